@@ -1,0 +1,56 @@
+# Two entry points for a fresh machine: `make pipeline` and `make test`. Each does its own set-up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.sketchseg-installed
+FIXTURES ?= ../shared/fixtures/fscoco_demo
+
+# Telemetry off and no hub downloads, for every tool we drive.
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export MLFLOW_DISABLE_TELEMETRY := true
+export DVC_NO_ANALYTICS := 1
+export DO_NOT_TRACK := 1
+export HF_HUB_OFFLINE := 1
+
+.PHONY: setup test test-fast pipeline demo bench lint lock clean
+
+setup: $(STAMP)
+
+# Idempotent: reinstalls only when the lock file or pyproject.toml changed.
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+test: setup
+	$(PY) -m ruff check sketchseg tests bench flows
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+pipeline: setup demo
+
+demo: setup
+	$(VENV)/bin/sketchseg segment $(FIXTURES)/sketch_1.png --categories "giraffe, zebra, grass, cloud" -o outputs/demo/sketch_1
+	$(VENV)/bin/sketchseg segment $(FIXTURES)/sketch_2.png --categories "kite, tree, person" -o outputs/demo/sketch_2
+	$(VENV)/bin/sketchseg segment $(FIXTURES)/sketch_3.png --categories "kite, grass, woman" -o outputs/demo/sketch_3
+	$(VENV)/bin/sketchseg segment $(FIXTURES)/threshold_example.png --categories "bench, tree" --threshold 0.7 -o outputs/demo/threshold_example
+
+bench: setup
+	$(PY) bench/infer.py
+
+lint: setup
+	$(PY) -m ruff check sketchseg tests bench flows
+
+# Re-resolve the lock from requirements.in (needs the package registries).
+lock:
+	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
+	.lockvenv/bin/pip install --quiet -r requirements.in
+	.lockvenv/bin/pip freeze --exclude-editable > requirements.lock
+	rm -rf .lockvenv
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache .ruff_cache
