@@ -63,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault(key, value)
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    # Third-party libraries (open_clip logs on the root logger) stay at WARNING; sketchseg's own logger at INFO.
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.getLogger("sketchseg").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     from sketchseg.errors import SketchsegError
 
     try:

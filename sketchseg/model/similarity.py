@@ -1,0 +1,34 @@
+"""Similarity maps (Eq. 3): cosine between category embeddings and patch embeddings, upsampled to the sketch."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def similarity_maps(patches: torch.Tensor, text: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """Cosine similarity of every patch with every category.
+
+    patches: [B, K, D]; text: [C, D] (one vocabulary for the batch) or [B, C, D] (per sample).
+    Returns [B, C, rows, cols] with K = rows * cols.
+    """
+    p = F.normalize(patches, dim=-1)
+    t = F.normalize(text, dim=-1)
+    if t.dim() == 2:
+        sim = torch.einsum("bkd,cd->bck", p, t)  # [B, C, K]
+    else:
+        sim = torch.einsum("bkd,bcd->bck", p, t)  # [B, C, K]
+    return sim.reshape(sim.shape[0], sim.shape[1], grid[0], grid[1])
+
+
+def upsample_maps(maps: torch.Tensor, size: tuple[int, int], mode: str = "bicubic") -> torch.Tensor:
+    """[B, C, rows, cols] -> [B, C, H, W] (bicubic by default, as the paper; the authors' code used bilinear)."""
+    return F.interpolate(maps, size=size, mode=mode, align_corners=False)
+
+
+def minmax_normalise(maps: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Min-max normalise each map over its spatial dimensions to [0, 1]: [B, C, h, w] -> [B, C, h, w]."""
+    flat = maps.flatten(2)
+    lo = flat.min(dim=-1, keepdim=True).values
+    hi = flat.max(dim=-1, keepdim=True).values
+    return ((flat - lo) / (hi - lo).clamp_min(eps)).view_as(maps)

@@ -1,0 +1,76 @@
+"""The frozen CLIP text tower: category embeddings CCT from prompt templates, caption embeddings CST.
+
+CLIP's text transformer is causal and pools at the end-of-text token, so a prompt's embedding depends only on the
+tokens up to that token. :meth:`TextEncoder.encode` therefore runs the tower on the batch truncated to its longest
+prompt (about 8 tokens instead of 77 for "a sketch of {}"), which gives the same embeddings at a fraction of the
+cost (tests/test_text.py proves equality). Category embeddings are cached per category string.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class TextEncoder:
+    """Wraps an open_clip CLIP (or CustomTextCLIP) text tower. Always frozen; no gradient flows through it."""
+
+    def __init__(self, clip: nn.Module, tokenizer: object, templates: tuple[str, ...]) -> None:
+        tower = clip.text if hasattr(clip, "text") else clip
+        self.tower = tower  # the weights belong to the backbone module
+        self.clip = clip
+        self.tokenizer = tokenizer
+        self.templates = tuple(templates)
+        self._cache: dict[str, torch.Tensor] = {}
+        self.calls = 0  # number of text-tower forward passes (for tests and benchmarks)
+        pool = getattr(tower, "text_pool_type", getattr(tower, "pool_type", "argmax"))
+        causal = getattr(tower, "attn_mask", None) is not None
+        self.can_truncate = pool == "argmax" and causal and not getattr(tower, "use_pad_mask", False)
+
+    def _device(self) -> torch.device:
+        return self.tower.token_embedding.weight.device
+
+    @torch.no_grad()
+    def encode_texts(self, texts: list[str], truncate: bool = True) -> torch.Tensor:
+        """Raw texts -> [N, D] L2-normalised embeddings."""
+        tokens = self.tokenizer(texts).to(self._device())  # [N, 77]
+        self.calls += 1
+        if not (truncate and self.can_truncate):
+            return F.normalize(self.clip.encode_text(tokens), dim=-1)
+        t = self.tower
+        length = int(tokens.argmax(dim=-1).max().item()) + 1  # longest prompt, end-of-text included
+        tokens = tokens[:, :length]  # [N, L]
+        cast = t.transformer.get_cast_dtype() if hasattr(t.transformer, "get_cast_dtype") else torch.float32
+        x = t.token_embedding(tokens).to(cast) + t.positional_embedding[:length].to(cast)  # [N, L, W]
+        x = t.transformer(x, attn_mask=t.attn_mask[:length, :length])
+        x = t.ln_final(x)
+        x = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]  # [N, W] at end-of-text
+        proj = t.text_projection
+        if proj is not None:
+            x = proj(x) if isinstance(proj, nn.Linear) else x @ proj
+        return F.normalize(x, dim=-1)  # [N, D]
+
+    @torch.no_grad()
+    def encode_categories(self, categories: list[str]) -> torch.Tensor:
+        """Category names -> [C, D] CCT: templates averaged after L2 normalisation, renormalised. Cached."""
+        missing = list(dict.fromkeys(c for c in categories if c not in self._cache))
+        if missing:
+            prompts = [t.format(c) for c in missing for t in self.templates]
+            emb = self.encode_texts(prompts).view(len(missing), len(self.templates), -1)  # [M, T, D]
+            emb = F.normalize(emb.mean(dim=1), dim=-1)  # [M, D]
+            for c, e in zip(missing, emb, strict=True):
+                self._cache[c] = e
+        if not categories:
+            return torch.empty(0, self.embed_dim, device=self._device())
+        return torch.stack([self._cache[c] for c in categories]).to(self._device())  # [C, D]
+
+    @property
+    def embed_dim(self) -> int:
+        proj = self.tower.text_projection
+        if proj is None:
+            return self.tower.ln_final.normalized_shape[0]
+        return proj.out_features if isinstance(proj, nn.Linear) else proj.shape[1]
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
