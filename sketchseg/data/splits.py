@@ -62,7 +62,94 @@ def read_splits(path: str | Path) -> dict[str, list[str]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DataError(f"{path}: splits file not found; run `sketchseg data prepare` (or `dvc repro prepare`)") from None
+        raise DataError(
+            f"{path}: splits file not found; run `sketchseg data prepare` (or `dvc repro prepare`)"
+        ) from None
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: unreadable splits file ({exc}); delete it and rerun the prepare stage") from None
     return {k: list(data.get(k, [])) for k in ("train", "val", "test")}
+
+
+# ------------------------------------------------------------------------------------ real FSCOCO-Seg folders
+
+_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+
+def sketches_by_participant(root: str | Path, sketch_dir: str = "train/sketches") -> dict[str, list[str]]:
+    """Sketch ids per participant from ``root/<sketch_dir>/<participant>/<id>.{png,jpg}`` (sorted), the input of
+    :func:`paper_split`. Hidden files and other extensions are ignored; an id found twice raises DataError."""
+    folder = Path(root) / sketch_dir
+    if not folder.is_dir():
+        raise DataError(f"{folder}: participant folder tree not found; check --root (SPEC §6.1 layout)")
+    out: dict[str, list[str]] = {}
+    where: dict[str, Path] = {}
+    for pdir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        ids = []
+        for path in sorted(pdir.iterdir()):
+            if path.name.startswith(".") or not path.is_file() or path.suffix.lower() not in _IMAGE_EXTENSIONS:
+                continue
+            if path.stem in where:
+                raise DataError(
+                    f"{path}: sketch id {path.stem!r} also exists as {where[path.stem]}; ids must be unique: "
+                    "remove or rename one copy"
+                )
+            where[path.stem] = path
+            ids.append(path.stem)
+        if ids:
+            out[pdir.name] = sorted(ids)
+    if not out:
+        raise DataError(f"{folder}: no sketch found under participant folders <participant>/<id>.png|jpg")
+    return out
+
+
+def add_mapped_participants(
+    by_participant: dict[str, list[str]], participant_of: dict[str, str], ids: list[str]
+) -> dict[str, list[str]]:
+    """Return ``by_participant`` extended with ``ids`` grouped by ``participant_of`` (e.g. val/test sketches of
+    an FSCOCO-Seg release, whose participant comes from ``participants.json``), to re-split all sketches with
+    :func:`paper_split`. An id without participant, or already present, raises DataError."""
+    out = {p: list(v) for p, v in by_participant.items()}
+    present = {sid for v in out.values() for sid in v}
+    missing = [sid for sid in ids if sid not in participant_of]
+    if missing:
+        raise DataError(
+            f"no participant known for {len(missing)} sketches (e.g. {missing[0]!r}); add them to participants.json "
+            "or keep the released split"
+        )
+    for sid in ids:
+        if sid in present:
+            raise DataError(f"sketch id {sid!r} appears twice; ids must be unique across splits")
+        present.add(sid)
+        out.setdefault(participant_of[sid], []).append(sid)
+    return {p: sorted(v) for p, v in sorted(out.items())}
+
+
+def check_disjoint(splits: dict[str, list[str]]) -> None:
+    """Raise DataError if an id occurs twice within a split or in two splits."""
+    owner: dict[str, str] = {}
+    for name, ids in splits.items():
+        for sid in ids:
+            if sid in owner:
+                where = "twice in" if owner[sid] == name else f"in both {owner[sid]!r} and"
+                raise DataError(f"sketch id {sid!r} is {where} {name!r}; a sketch may belong to one split only")
+            owner[sid] = name
+
+
+def released_split(root: str | Path) -> dict[str, list[str]]:
+    """The split shipped with an FSCOCO-Seg directory, as-is: train ids from ``train/sketches/<participant>/``,
+    val/test ids from ``{val,test}/images/``. Sorted ids; duplicates raise DataError. File names only, no
+    validation (use :func:`sketchseg.data.fscoco.read_dataset` for that)."""
+    root = Path(root)
+    out = {"train": [sid for ids in sketches_by_participant(root).values() for sid in ids]}
+    for name in ("val", "test"):
+        folder = root / name / "images"
+        if not folder.is_dir():
+            raise DataError(f"{folder}: not found; an FSCOCO-Seg directory has {name}/images/<id>.png")
+        out[name] = [
+            p.stem
+            for p in sorted(folder.iterdir())
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in _IMAGE_EXTENSIONS
+        ]
+    out = {k: sorted(v) for k, v in out.items()}
+    check_disjoint(out)
+    return out

@@ -89,7 +89,9 @@ class SketchEncoder(nn.Module):
         self.cross_blocks = cfg.resolved_cross_blocks(self.depth)
         self.cross_attention = cfg.cross_attention
         self.cross_dropout = cfg.cross_attention_dropout
-        self.prompts = VisualPrompts(cfg.num_prompts, self.width, patch, cfg.prompt_dropout) if cfg.num_prompts else None
+        self.prompts = (
+            VisualPrompts(cfg.num_prompts, self.width, patch, cfg.prompt_dropout) if cfg.num_prompts else None
+        )
         # Cross-attention: the category token's query is a learned projection of the category text embedding.
         self.cross_q = nn.ModuleDict(
             {str(b): nn.Linear(text_dim, self.width) for b in self.cross_blocks} if cfg.cross_attention else {}
