@@ -1,0 +1,204 @@
+"""`sketchseg data prepare`: validate an FSCOCO-Seg directory and record its split, categories and checks.
+
+Writes into ``--out`` (atomically: the folder appears complete or not at all):
+
+- ``splits.json``: the released split as-is (ids per split of the sketches that passed the checks).
+- ``categories.json``: all classes; per val/test category its stroke and sketch counts; how many train
+  sketches mention each category among the first ``max_categories`` categories parsed from their caption
+  (what training supervises) and among all of them; which val/test categories are seen or unseen in training.
+  Category names are compared lower-cased with whitespace collapsed.
+- ``checks.json``: the annotation check report: per split sketches read, strokes, sketches skipped with
+  file and reason, ignored files, and which participants are known per split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from tqdm import tqdm
+
+from sketchseg.data.fscoco import ON_ERROR_CHOICES, ReadReport, read_all_classes, read_dataset
+from sketchseg.data.records import SPLITS, SketchRecord
+from sketchseg.data.splits import check_disjoint, write_splits
+from sketchseg.errors import ConfigError, SketchsegError
+from sketchseg.io_utils import atomic_dir, atomic_file
+
+log = logging.getLogger(__name__)
+
+HELP = "validate an FSCOCO-Seg directory; write splits.json, categories.json and checks.json"
+
+ParseFn = Callable[[str], list[str]]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", type=Path, required=True, help="FSCOCO-Seg directory (train/, val/, test/, ...)")
+    parser.add_argument("--out", type=Path, required=True, help="output directory (replaced atomically)")
+    parser.add_argument(
+        "--on-error",
+        choices=ON_ERROR_CHOICES,
+        default="raise",
+        help="on a broken sketch: stop with an error (raise, default) or leave it out and count it (skip)",
+    )
+    parser.add_argument(
+        "--max-categories", type=int, default=3, help="caption categories per train sketch used in training (3)"
+    )
+    parser.add_argument("--no-verify-images", action="store_true", help="do not open every sketch image")
+
+
+def _norm(name: str) -> str:
+    return " ".join(name.lower().split())
+
+
+def load_caption_parser() -> ParseFn:
+    """``sketchseg.data.captions.parse_categories``, imported on demand."""
+    try:
+        from sketchseg.data.captions import parse_categories
+    except ImportError as exc:
+        raise SketchsegError(
+            f"the caption parser sketchseg.data.captions.parse_categories cannot be imported ({exc}); "
+            "reinstall sketchseg (pip install -e .)"
+        ) from None
+    return parse_categories
+
+
+def category_stats(
+    records: dict[str, list[SketchRecord]], all_classes: list[str], parse: ParseFn, max_categories: int = 3
+) -> dict:
+    """The content of ``categories.json`` (see the module docstring)."""
+    if max_categories < 1:
+        raise ConfigError(f"max_categories must be at least 1, got {max_categories}")
+    supervised: Counter[str] = Counter()  # train sketches whose first max_categories categories hold c
+    mentioned: Counter[str] = Counter()  # train sketches whose caption mentions c at all
+    train = records.get("train", [])
+    for r in tqdm(train, desc="parse captions", unit="caption", file=sys.stderr, disable=None, leave=False):
+        cats = list(dict.fromkeys(_norm(c) for c in parse(r.caption)))
+        mentioned.update(cats)
+        supervised.update(cats[:max_categories])
+    frequency: dict[str, dict[str, dict[str, int]]] = {}
+    seen: dict[str, list[str]] = {}
+    unseen: dict[str, list[str]] = {}
+    used: set[str] = set()
+    for split in ("val", "test"):
+        if split not in records:
+            continue
+        strokes: Counter[str] = Counter()
+        sketches: Counter[str] = Counter()
+        for r in records[split]:
+            labels = r.labels or ()
+            strokes.update(labels)
+            sketches.update(set(labels))
+        frequency[split] = {c: {"strokes": strokes[c], "sketches": sketches[c]} for c in sorted(strokes)}
+        used.update(strokes)
+        seen[split] = sorted(c for c in strokes if supervised[_norm(c)] > 0)
+        unseen[split] = sorted(c for c in strokes if supervised[_norm(c)] == 0)
+    return {
+        "all_classes": list(all_classes),
+        "max_categories": max_categories,
+        "frequency": frequency,
+        "train_frequency": dict(sorted(supervised.items())),
+        "train_mentions": dict(sorted(mentioned.items())),
+        "seen": seen,
+        "unseen": unseen,
+        "unused_classes": [c for c in all_classes if c not in used],
+    }
+
+
+def participant_check(records: dict[str, list[SketchRecord]]) -> dict:
+    """Participants known per split, and test participants that also drew train/val sketches (a protocol breach:
+    the paper's test participants appear in test only)."""
+    by_split = {s: sorted({r.participant for r in rs if r.participant is not None}) for s, rs in records.items()}
+    unknown = {s: sum(r.participant is None for r in rs) for s, rs in records.items()}
+    test = set(by_split.get("test", []))
+    elsewhere = sorted(test & (set(by_split.get("train", [])) | set(by_split.get("val", []))))
+    if elsewhere:
+        log.warning("test participants %s also drew train/val sketches", elsewhere)
+    return {"participants": by_split, "sketches_without_participant": unknown, "test_participants_elsewhere": elsewhere}
+
+
+def checks_report(root: Path, on_error: str, reports: dict[str, ReadReport], participants: dict) -> dict:
+    """The content of ``checks.json``."""
+    reasons: Counter[str] = Counter()
+    for rep in reports.values():
+        reasons.update(rep.counts())
+    skipped = sum(len(rep.skipped) for rep in reports.values())
+    return {
+        "root": str(root),
+        "on_error": on_error,
+        "ok": skipped == 0,
+        "totals": {
+            "read": sum(rep.read for rep in reports.values()),
+            "strokes": sum(rep.strokes for rep in reports.values()),
+            "skipped": skipped,
+            "skipped_by_reason": dict(sorted(reasons.items())),
+        },
+        "splits": {s: rep.to_dict() for s, rep in reports.items()},
+        **participants,
+    }
+
+
+def prepare(
+    root: str | Path,
+    out: str | Path,
+    *,
+    on_error: str = "raise",
+    max_categories: int = 3,
+    verify_images: bool = True,
+    parse_categories: ParseFn | None = None,
+) -> dict:
+    """Validate ``root`` and write ``splits.json``, ``categories.json`` and ``checks.json`` into ``out``.
+
+    ``parse_categories`` defaults to :func:`sketchseg.data.captions.parse_categories`. Returns the checks report.
+    """
+    root, out = Path(root), Path(out)
+    if max_categories < 1:
+        raise ConfigError(f"--max-categories must be at least 1, got {max_categories}")
+    parse = parse_categories or load_caption_parser()
+    all_classes = read_all_classes(root)
+    records, reports = read_dataset(root, on_error=on_error, splits=SPLITS, verify_images=verify_images)
+    splits = {s: [r.id for r in records[s]] for s in SPLITS}
+    check_disjoint(splits)
+    categories = category_stats(records, all_classes, parse, max_categories)
+    checks = checks_report(root, on_error, reports, participant_check(records))
+    meta = {"source": "released", "root": str(root), "on_error": on_error, "skipped": checks["totals"]["skipped"]}
+    with atomic_dir(out) as tmp:
+        write_splits(tmp / "splits.json", splits, meta)
+        for name, content in (("categories.json", categories), ("checks.json", checks)):
+            with atomic_file(tmp / name) as fh:
+                json.dump(content, fh, indent=1)
+                fh.write("\n")
+    checks["categories"] = categories
+    return checks
+
+
+def summary(checks: dict, out: Path) -> str:
+    """A few lines describing what :func:`prepare` wrote."""
+    cats = checks["categories"]
+    lines = [f"prepared {out} from {checks['root']}"]
+    for split, rep in checks["splits"].items():
+        strokes = f", {rep['strokes']} strokes" if rep["strokes"] else ""
+        skipped = f", {rep['skipped']} skipped {rep['skipped_by_reason']}" if rep["skipped"] else ""
+        lines.append(f"  {split}: {rep['read']} sketches{strokes}{skipped}")
+    used = {s: len(f) for s, f in cats["frequency"].items()}
+    unseen = {s: len(u) for s, u in cats["unseen"].items()}
+    lines.append(f"  categories: {len(cats['all_classes'])} classes; used {used}; unseen in training {unseen}")
+    if checks["test_participants_elsewhere"]:
+        lines.append(f"  warning: test participants also in train/val: {checks['test_participants_elsewhere']}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    checks = prepare(
+        args.root,
+        args.out,
+        on_error=args.on_error,
+        max_categories=args.max_categories,
+        verify_images=not args.no_verify_images,
+    )
+    print(summary(checks, args.out))
+    return 0
