@@ -22,6 +22,8 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("data", "stats"): "sketchseg.data.stats",
     ("data", "prepare"): "sketchseg.data.prepare",
     ("data", "shards"): "sketchseg.data.shards",
+    ("train",): "sketchseg.train.cli",
+    ("evaluate",): "sketchseg.eval.cli",
 }
 
 _OFFLINE_DEFAULTS = {

@@ -50,7 +50,7 @@ def save_checkpoint(model: SketchSegModel, path: str | Path, meta: dict | None =
         "model_config": dataclasses.asdict(model.cfg),
         "clip_config": _clip_config(model.cfg.backbone),
         "weights": model.weights,
-        "tau": float(model.threshold.tau()),
+        "tau": float(model.threshold.tau().detach()),
         "meta": meta or {},
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }

@@ -1,0 +1,203 @@
+"""The one typed configuration of a sketchseg run, loaded from ``params.yaml``.
+
+Sections: ``data`` (dataset source and preparation), ``foundation`` (the CLIP the method starts from), ``model``
+(the encoder, :class:`sketchseg.model.config.ModelConfig`), ``train``, ``eval``. Unknown keys are errors, so a typo in
+params.yaml never goes unnoticed. Relative paths are relative to the working directory (the repository for DVC).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sketchseg.errors import ConfigError
+from sketchseg.model.config import BackboneConfig, ModelConfig
+
+
+@dataclass
+class SynthConfig:
+    """Size of the synthetic dataset (SPEC §6.2)."""
+
+    participants: int = 30
+    per_participant: int = 60
+    objects_per_category: int = 300
+    test_participants: int = 5
+    val_per_participant: int = 5
+    seed: int = 0
+
+
+@dataclass
+class DataConfig:
+    """Where the data comes from and where its prepared forms go."""
+
+    source: str = "synthetic"  # synthetic | fscoco
+    fscoco_root: str = "data/fscoco"  # the unpacked FSCOCO-Seg release, used when source = fscoco
+    synthetic_root: str = "data/synthetic"
+    prepared: str = "data/prepared"
+    shards: str = "data/shards"
+    on_error: str = "skip"  # raise | skip: what a broken sketch does (see README, bad data)
+    max_categories: int = 3
+    samples_per_shard: int = 500
+    min_shards: int = 2
+    synth: SynthConfig = field(default_factory=SynthConfig)
+
+    def __post_init__(self) -> None:
+        if self.source not in ("synthetic", "fscoco"):
+            raise ConfigError(f"data.source={self.source!r}: choose synthetic or fscoco")
+        if self.on_error not in ("raise", "skip"):
+            raise ConfigError(f"data.on_error={self.on_error!r}: choose raise or skip")
+
+    @property
+    def root(self) -> Path:
+        """The FSCOCO-Seg layout directory the pipeline reads."""
+        return Path(self.synthetic_root if self.source == "synthetic" else self.fscoco_root)
+
+
+@dataclass
+class FoundationConfig:
+    """The CLIP the method fine-tunes: open_clip pretrained weights, or a small CLIP trained here (offline)."""
+
+    mode: str = "train"  # train | pretrained
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)  # for pretrained: name + tag or file
+    out: str = "data/foundation"
+    minutes: float = 9.0  # wall-clock budget of the offline training
+    max_steps: int = 100_000
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    warmup_steps: int = 25
+    objects_fraction: float = 0.5  # share of isolated-object sketches in each batch
+    threads: int = 0  # torch threads; 0 = all cores
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("train", "pretrained"):
+            raise ConfigError(f"foundation.mode={self.mode!r}: choose train or pretrained")
+        if not 0.0 <= self.objects_fraction <= 1.0:
+            raise ConfigError(f"foundation.objects_fraction={self.objects_fraction}: must lie in [0, 1]")
+
+
+@dataclass
+class LossParams:
+    """SPEC §4: margin, distance and the loss ablations."""
+
+    margin: float = 0.3
+    distance: str = "euclidean"
+    global_loss: bool = True
+    category_loss: bool = True
+    layers: list[int] | None = None  # blocks of the category loss; None = every cross-attention block
+
+
+@dataclass
+class TrainConfig:
+    """The two-level training (SPEC §4, §8)."""
+
+    out: str = "data/train"
+    epochs: int = 6
+    batch_size: int = 16  # per process
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 20
+    grad_accum: int = 1
+    grad_clip: float = 1.0
+    nproc: int = 0  # processes for torchrun; 0 = one per GPU, 1 on CPU
+    num_workers: int = 0
+    precision: str = "auto"  # auto (bf16 autocast on GPU, fp32 on CPU) | fp32 | bf16
+    max_steps_per_epoch: int = 0  # 0 = the whole training split
+    val_max_sketches: int = 0  # 0 = the whole validation split
+    flip: bool = True
+    threads: int = 0
+    seed: int = 0
+    loss: LossParams = field(default_factory=LossParams)
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ConfigError(f"train.precision={self.precision!r}: choose auto, fp32 or bf16")
+        if self.epochs < 1 or self.batch_size < 1 or self.grad_accum < 1:
+            raise ConfigError("train.epochs, train.batch_size and train.grad_accum must be >= 1")
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation protocol (SPEC §7)."""
+
+    out: str = "data/eval"
+    tau_min: float = 0.30
+    tau_max: float = 0.95
+    tau_step: float = 0.01
+    baselines: list[str] = field(default_factory=lambda: ["clip", "clip_surgery"])
+    overlays: int = 6
+    max_sketches: int = 0  # 0 = every sketch of the split
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    foundation: FoundationConfig = field(default_factory=FoundationConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Instantiate dataclass ``cls`` from a mapping, recursing into dataclass-typed fields."""
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(known)}")
+    kwargs = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value, f"{where}.{name}")
+        else:
+            kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def config_from_dict(data: dict[str, Any] | None) -> Config:
+    return _build(Config, data or {}, "params")
+
+
+def set_override(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Apply ``a.b.c=value`` to a nested mapping (for `-S key=value` style overrides)."""
+    keys = dotted.split(".")
+    node = data
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {dotted}: {key} is not a section")
+    node[keys[-1]] = value
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read params.yaml (and ``key=value`` overrides, values parsed as YAML) into a :class:`Config`."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: parameters file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected key=value, e.g. train.epochs=3")
+        key, value = item.split("=", 1)
+        set_override(data, key.strip(), yaml.safe_load(value))
+    return config_from_dict(data)

@@ -1,0 +1,197 @@
+"""The evaluation stage (SPEC §7, paper Tables 1/S9, Figs. S9/S11/S14): baselines and both checkpoints on val and
+test, threshold calibration on val, JSON for `dvc metrics` and PNG/JSON plots for `dvc plots`.
+
+Models, all through the same evaluator and the same foundation weights:
+- ``clip``: plain CLIP patch features (no v-v attention, no prompts, no fine-tuning);
+- ``clip_surgery``: v-v attention at inference only (no fine-tuning);
+- ``optimal``: our checkpoint with the best validation mIoU; ``last``: our last checkpoint.
+τ is calibrated on validation with the optimal checkpoint (single category vs rest, Fig. S14) and stored in
+``models/optimal.pt`` and ``models/last.pt`` (their ``tau`` and ``meta.calibrated_tau``).
+
+Outputs in ``out``: ``metrics.json`` (headline numbers), ``report.json`` (everything, incl. per-category tables),
+``threshold_curve.json`` + ``threshold_curves.png``, ``per_category.json`` + ``per_category.png``,
+``overlays_test.png``, ``table.md`` (the printed table).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sketchseg.config import Config
+from sketchseg.errors import CheckpointError
+from sketchseg.eval.calibration import threshold_grid
+from sketchseg.eval.evaluate import EvalResult, evaluate_model, samples_from_shards
+from sketchseg.eval.metrics import write_metrics_json
+from sketchseg.eval.plots import plot_category_accuracy, plot_segmentation_overlays, plot_threshold_curves
+from sketchseg.io_utils import atomic_file
+from sketchseg.model.checkpoint import load_model, save_checkpoint
+from sketchseg.model.config import BackboneConfig
+from sketchseg.model.network import SketchSegModel
+
+log = logging.getLogger(__name__)
+
+HEADLINE = ("miou", "acc_p", "acc_s", "mean_acc", "fwiou")
+
+
+def baseline_model(name: str, foundation: str | Path | None, cfg: Config) -> SketchSegModel:
+    """``clip`` or ``clip_surgery`` on the foundation weights (or on the configured backbone)."""
+    if foundation is not None:
+        backbone = BackboneConfig(name=f"local-dir:{foundation}")
+    else:
+        backbone = cfg.model.backbone
+    base = dataclasses.replace(cfg.model, backbone=backbone, num_prompts=0, cross_attention=False, finetune="vpt")
+    if name == "clip":
+        return SketchSegModel(dataclasses.replace(base, vv=False)).eval()
+    if name == "clip_surgery":
+        return SketchSegModel(dataclasses.replace(base, vv=True)).eval()
+    raise ValueError(f"unknown baseline {name!r}; choose clip or clip_surgery")
+
+
+def _load_categories(prepared: Path | None) -> tuple[dict[str, set[str]], dict[str, dict[str, int]]]:
+    """Seen categories per split and frequency tables from the prepare stage's categories.json (if present)."""
+    if prepared is None or not (prepared / "categories.json").is_file():
+        return {}, {}
+    data = json.loads((prepared / "categories.json").read_text(encoding="utf-8"))
+    seen = {split: set(names) for split, names in data.get("seen", {}).items()}
+    freq = {"train": {k: int(v) for k, v in data.get("train_frequency", {}).items()}}
+    return seen, freq
+
+
+def _headline(summary: dict[str, Any]) -> dict[str, float]:
+    return {k: summary[k] for k in HEADLINE if summary.get(k) is not None}
+
+
+def run_report(
+    cfg: Config,
+    *,
+    train_dir: str | Path,
+    out: str | Path,
+    shards: str | Path,
+    foundation: str | Path | None = None,
+    prepared: str | Path | None = None,
+    baselines: list[str] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate everything and write the stage's outputs; returns the content of metrics.json."""
+    train_dir, out, shards = Path(train_dir), Path(out), Path(shards)
+    ec = cfg.eval
+    out.mkdir(parents=True, exist_ok=True)
+    grid = threshold_grid(ec.tau_min, ec.tau_max, ec.tau_step)
+    splits = {s: samples_from_shards(shards, s, ec.max_sketches) for s in ("val", "test")}
+    seen, freq = _load_categories(Path(prepared) if prepared else None)
+
+    models: dict[str, SketchSegModel] = {}
+    for name in baselines if baselines is not None else ec.baselines:
+        models[name] = baseline_model(name, foundation, cfg)
+    for name in ("optimal", "last"):
+        path = train_dir / "models" / f"{name}.pt"
+        if not path.is_file():
+            raise CheckpointError(f"{path}: missing; run the training first (sketchseg train)")
+        models[name] = load_model(path)
+
+    results: dict[str, dict[str, EvalResult]] = {"val": {}, "test": {}}
+    with torch.no_grad():
+        for name, model in models.items():
+            for split, samples in splits.items():
+                log.info("evaluating %s on %s (%d sketches)", name, split, len(samples))
+                results[split][name] = evaluate_model(
+                    model,
+                    samples,
+                    seen=seen.get(split),
+                    frequencies=freq or None,
+                    sweep=name in ("optimal", "last"),
+                    tau_grid=grid,
+                    overlays=ec.overlays if (split == "test" and name == "optimal") else 0,
+                    progress=progress,
+                )
+
+    curves = {split: results[split]["optimal"].curve for split in ("val", "test")}
+    tau = float(curves["val"]["best_threshold"])
+    for name in ("optimal", "last"):
+        path = train_dir / "models" / f"{name}.pt"
+        model = models[name]
+        model.threshold.set_tau(min(max(tau, 0.4001), 0.8999))
+        meta = dict(getattr(model, "checkpoint_meta", {}))
+        meta["calibrated_tau"] = tau
+        meta["calibration_val_accuracy"] = curves["val"]["best_accuracy"]
+        save_checkpoint(model, path, meta=meta)
+
+    metrics: dict[str, Any] = {"tau": tau, "tau_val_acc_p": curves["val"]["best_accuracy"]}
+    for split in ("val", "test"):
+        metrics[split] = {name: _headline(r.summary) for name, r in results[split].items()}
+    test_opt = results["test"]["optimal"].summary
+    for group in ("seen", "unseen"):
+        if isinstance(test_opt.get(group), dict):
+            metrics["test"][f"optimal_{group}"] = {
+                k: v for k, v in test_opt[group].items() if k in ("acc_p", "miou", "mean_acc") and v is not None
+            }
+    write_metrics_json(out / "metrics.json", metrics)
+
+    report = {
+        split: {name: {"summary": r.summary, "curve": r.curve} for name, r in res.items()}
+        for split, res in results.items()
+    }
+    write_metrics_json(out / "report.json", report)
+    rows = [
+        {"tau": t, "val": v, "test": te}
+        for t, v, te in zip(
+            curves["val"]["thresholds"], curves["val"]["accuracy"], curves["test"]["accuracy"], strict=True
+        )
+    ]
+    _write_json(out / "threshold_curve.json", rows)
+    per_cat = test_opt.get("per_category", {})
+    cat_rows = [
+        {
+            "category": c,
+            "acc_p": v.get("acc_p"),
+            "pixels": v.get("pixels"),
+            "train_frequency": freq.get("train", {}).get(c, 0),
+        }
+        for c, v in sorted(per_cat.items())
+        if v.get("acc_p") is not None
+    ]
+    _write_json(out / "per_category.json", cat_rows)
+    plot_threshold_curves(out / "threshold_curves.png", curves, chosen=tau)
+    if cat_rows:
+        tables = {"train": freq["train"]} if freq else {"test pixels": {r["category"]: r["pixels"] for r in cat_rows}}
+        plot_category_accuracy(out / "per_category.png", per_cat, tables)
+    overlays = results["test"]["optimal"].overlays
+    if overlays:
+        plot_segmentation_overlays(out / "overlays_test.png", overlays, title="test sketches: optimal checkpoint")
+    table = format_table(metrics)
+    with atomic_file(out / "table.md") as fh:
+        fh.write(table + "\n")
+    return metrics
+
+
+def _write_json(path: Path, data: Any) -> None:
+    with atomic_file(path) as fh:
+        json.dump(data, fh, indent=1)
+        fh.write("\n")
+
+
+def format_table(metrics: dict[str, Any]) -> str:
+    """Markdown table: models x (val, test) x (mIoU, Acc@P, Acc@S), in percent, plus the calibrated τ."""
+    names = list(metrics["val"])
+    lines = [
+        "| model | val mIoU | val Acc@P | val Acc@S | test mIoU | test Acc@P | test Acc@S |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        cells = []
+        for split in ("val", "test"):
+            m = metrics[split].get(name, {})
+            cells += [f"{100 * m[k]:.2f}" if k in m else "-" for k in ("miou", "acc_p", "acc_s")]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        f"calibrated τ (val, single category vs rest): {metrics['tau']:.2f} "
+        f"(Acc@P {100 * metrics['tau_val_acc_p']:.2f})"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,327 @@
+"""The training loop (SPEC §4, §8): DistributedDataParallel under torchrun (gloo on CPU, NCCL on GPU), AdamW with
+warm-up and cosine decay, bf16 autocast on GPU, gradient accumulation, τ logged every step, a checkpoint every epoch
+(trainable parameters, optimiser, scheduler, RNG states, epoch, step) and resumption, validation mIoU every epoch
+with the best ("optimal") and the last model exported.
+
+Data order: every process reads the same deterministic stream (shuffled from ``seed`` and the epoch), groups it into
+global batches of ``batch_size x world_size`` and takes its own contiguous slice. N processes with batch B therefore
+see exactly the global batches of one process with batch N·B, and a resumed run sees the batches the uninterrupted
+run would have seen.
+
+Output folder ``out``:
+``checkpoints/last.pt`` (resume state), ``checkpoints/epoch-XXX.pt``, ``models/last.pt`` and ``models/optimal.pt``
+(full models, :mod:`sketchseg.model.checkpoint`), ``steps.jsonl`` (one line per optimiser step: loss, τ, lr, ...),
+``history.json`` (per-epoch losses and validation metrics) and ``train_metrics.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from sketchseg.config import Config
+from sketchseg.errors import CheckpointError, ConfigError
+from sketchseg.io_utils import atomic_file
+from sketchseg.model.checkpoint import save_checkpoint
+from sketchseg.model.config import BackboneConfig
+from sketchseg.model.finetune import trainable_parameters
+from sketchseg.model.network import SketchSegModel
+from sketchseg.train import distributed as dist_utils
+from sketchseg.train.losses import LossConfig
+from sketchseg.train.step import TwoLevelStep
+
+log = logging.getLogger(__name__)
+
+
+def model_config_for(cfg: Config, foundation: str | Path | None):
+    """The run's ModelConfig, with the backbone taken from a foundation folder when one is given."""
+    model_cfg = cfg.model
+    if foundation is not None:
+        folder = Path(foundation)
+        if not (folder / "open_clip_config.json").is_file():
+            raise CheckpointError(f"{folder}: not a foundation model folder; run `sketchseg foundation` first")
+        model_cfg = dataclasses.replace(model_cfg, backbone=BackboneConfig(name=f"local-dir:{folder}"))
+    return model_cfg
+
+
+def train_transform(sample: dict[str, Any], size: tuple[int, int], flip: bool, seed: int, epoch: int) -> dict:
+    """Decoded shard sample -> {"input": [1, S, S] float32 intensities, "caption", "categories", "id"}.
+    Horizontal flips are a deterministic function of (seed, epoch, id), identical on every process."""
+    img = Image.fromarray(sample["image"]).resize((size[1], size[0]), Image.Resampling.BICUBIC)
+    arr = np.asarray(img, dtype=np.float32) / 255.0  # [S, S]
+    if flip:
+        h = hashlib.sha1(f"{seed}:{epoch}:{sample['id']}".encode()).digest()
+        if h[0] & 1:
+            arr = arr[:, ::-1]
+    return {
+        "id": sample["id"],
+        "input": np.ascontiguousarray(arr)[None],
+        "caption": sample["caption"],
+        "categories": list(sample["categories"]),
+    }
+
+
+def lr_lambda(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up then cosine decay to 0 (multiplier of the base learning rate)."""
+    if step < warmup:
+        return (step + 1) / max(1, warmup)
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _save_atomic(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    with atomic_file(path) as fh:
+        json.dump(data, fh, indent=2)
+        fh.write("\n")
+
+
+def count_train_samples(shards: Path) -> int:
+    from sketchseg.data.shards import read_index
+
+    return int(read_index(shards, "train")["num_samples"])
+
+
+def train(
+    cfg: Config,
+    *,
+    out: str | Path | None = None,
+    foundation: str | Path | None = None,
+    resume: bool = False,
+    shards: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run (or resume) a training; called in every process (torchrun) or in a single one. Returns the summary."""
+    from tqdm import tqdm
+
+    from sketchseg.data.shards import make_loader
+    from sketchseg.eval.evaluate import evaluate_model, samples_from_shards
+
+    tc = cfg.train
+    out = Path(out or tc.out)
+    shards = Path(shards or cfg.data.shards)
+    ctx = dist_utils.init_distributed()
+    world, rank = ctx.world_size, ctx.rank
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    dist_utils.seed_everything(tc.seed, rank)
+    use_bf16 = tc.precision == "bf16" or (tc.precision == "auto" and ctx.device.type == "cuda")
+
+    model = SketchSegModel(model_config_for(cfg, foundation)).to(ctx.device)
+    loss_cfg = LossConfig(
+        margin=tc.loss.margin,
+        distance=tc.loss.distance,
+        global_loss=tc.loss.global_loss,
+        category_loss=tc.loss.category_loss,
+    )
+    layers = tuple(tc.loss.layers) if tc.loss.layers else None
+    step_module = TwoLevelStep(model, loss_cfg, layers)
+    full = loss_cfg.global_loss and loss_cfg.category_loss and (layers is None)
+    if world > 1:
+        runner = torch.nn.parallel.DistributedDataParallel(
+            step_module,
+            device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
+            find_unused_parameters=not full,
+        )
+    else:
+        runner = step_module
+    params = trainable_parameters(model)
+    optimizer = torch.optim.AdamW(params.values(), lr=tc.lr, weight_decay=tc.weight_decay, betas=(0.9, 0.98))
+
+    n_train = count_train_samples(shards)
+    global_batch = tc.batch_size * world
+    batches_per_epoch = n_train // global_batch
+    if tc.max_steps_per_epoch:
+        batches_per_epoch = min(batches_per_epoch, tc.max_steps_per_epoch * tc.grad_accum)
+    if batches_per_epoch < tc.grad_accum:
+        raise ConfigError(
+            f"{n_train} training sketches give {batches_per_epoch} batches of {global_batch} per epoch, fewer than "
+            f"grad_accum={tc.grad_accum}; lower train.batch_size or add data"
+        )
+    steps_per_epoch = batches_per_epoch // tc.grad_accum
+    total_steps = steps_per_epoch * tc.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, functools.partial(lr_lambda, warmup=tc.warmup_steps, total=total_steps)
+    )
+
+    ckpt_dir, models_dir = out / "checkpoints", out / "models"
+    history: list[dict[str, Any]] = []
+    start_epoch, global_step, best = 0, 0, -1.0
+    last_ckpt = ckpt_dir / "last.pt"
+    if resume and last_ckpt.is_file():
+        state = torch.load(last_ckpt, map_location=ctx.device, weights_only=False)
+        missing = set(params) - set(state["trainable"])
+        if missing:
+            raise CheckpointError(f"{last_ckpt}: does not hold parameters {sorted(missing)[:3]}...; config changed?")
+        with torch.no_grad():
+            for name, p in params.items():
+                p.copy_(state["trainable"][name])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        _set_rng_state(state["rng"][rank] if isinstance(state["rng"], list) else state["rng"])
+        start_epoch, global_step = state["epoch"] + 1, state["step"]
+        history, best = state["history"], state["best"]
+        if ctx.is_main:
+            log.info("resumed from %s at epoch %d (step %d)", last_ckpt, start_epoch, global_step)
+    elif ctx.is_main and out.exists() and not resume:
+        for sub in ("checkpoints", "models"):
+            shutil.rmtree(out / sub, ignore_errors=True)
+        (out / "steps.jsonl").unlink(missing_ok=True)
+
+    val_samples = None
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        val_samples = samples_from_shards(shards, "val", tc.val_max_sketches)
+    steps_log = out / "steps.jsonl"
+    autocast = (
+        functools.partial(torch.autocast, device_type=ctx.device.type, dtype=torch.bfloat16)
+        if use_bf16
+        else contextlib.nullcontext
+    )
+
+    for epoch in range(start_epoch, tc.epochs):
+        t0 = time.time()
+        # RNG streams (prompt dropout, ...) depend only on (seed, epoch, rank): a resumed run repeats them exactly.
+        dist_utils.seed_everything(tc.seed * 1_000_003 + epoch * 1000, rank)
+        model.train()
+        loader = make_loader(
+            shards,
+            "train",
+            batch_size=global_batch,
+            num_workers=tc.num_workers,
+            shuffle=True,
+            seed=tc.seed,
+            epoch=epoch,
+            transform=functools.partial(
+                train_transform, size=model.image_size, flip=tc.flip, seed=tc.seed, epoch=epoch
+            ),
+            stack=("input",),
+            drop_last=True,
+        )
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{tc.epochs}", disable=not (progress and ctx.is_main))
+        losses: list[float] = []
+        lines: list[str] = []
+        optimizer.zero_grad(set_to_none=True)
+        for i, batch in enumerate(loader):
+            if i >= steps_per_epoch * tc.grad_accum:
+                break
+            lo, hi = rank * tc.batch_size, (rank + 1) * tc.batch_size
+            x = batch["input"][lo:hi].to(ctx.device)  # [B, 1, S, S]
+            captions, categories = batch["caption"][lo:hi], batch["categories"][lo:hi]
+            sync = (i + 1) % tc.grad_accum == 0
+            no_sync = runner.no_sync if (world > 1 and not sync) else contextlib.nullcontext
+            with no_sync(), autocast():
+                loss, stats = runner(x, captions, categories)
+            with no_sync():
+                (loss / tc.grad_accum).backward()
+            if not sync:
+                continue
+            if tc.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(list(params.values()), tc.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            global_step += 1
+            losses.append(stats["loss"])
+            if ctx.is_main:
+                row = {"step": global_step, "epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], **stats}
+                row["tau"] = float(model.threshold.tau().detach())  # after the update
+                lines.append(json.dumps(row))
+                bar.set_postfix(loss=f"{stats['loss']:.3f}", tau=f"{row['tau']:.3f}")
+            bar.update(1)
+        bar.close()
+        if ctx.is_main:
+            with open(steps_log, "a", encoding="utf-8") as fh:
+                fh.write("".join(line + "\n" for line in lines))
+        record: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "step": global_step,
+            "train_loss": float(np.mean(losses)) if losses else None,
+            "tau": float(model.threshold.tau().detach()),
+            "seconds": round(time.time() - t0, 2),
+        }
+        if ctx.is_main:
+            result = evaluate_model(model, val_samples, sweep=False)
+            s = result.summary
+            record.update({"val_miou": s["miou"], "val_acc_p": s["acc_p"], "val_acc_s": s["acc_s"]})
+            improved = s["miou"] > best
+            history.append(record)
+            best = max(best, s["miou"])
+            meta = {"epoch": epoch + 1, "step": global_step, "val_miou": s["miou"], "config": cfg.to_dict()}
+            save_checkpoint(model, models_dir / "last.pt", meta=meta)
+            if improved:
+                save_checkpoint(model, models_dir / "optimal.pt", meta=meta)
+            state = {
+                "trainable": {n: p.detach().cpu() for n, p in params.items()},
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": _rng_state(),
+                "epoch": epoch,
+                "step": global_step,
+                "history": history,
+                "best": best,
+                "config": cfg.to_dict(),
+            }
+            _save_atomic(state, ckpt_dir / f"epoch-{epoch + 1:03d}.pt")
+            _save_atomic(state, last_ckpt)
+            _write_json(out / "history.json", history)
+            log.info(
+                "epoch %d: loss %.4f, tau %.3f, val mIoU %.4f%s",
+                epoch + 1,
+                record["train_loss"] or float("nan"),
+                record["tau"],
+                s["miou"],
+                " (best)" if improved else "",
+            )
+        dist_utils.barrier()
+    summary: dict[str, Any] = {}
+    if ctx.is_main:
+        best_epoch = max(history, key=lambda r: r["val_miou"]) if history else None
+        summary = {
+            "epochs": len(history),
+            "steps": global_step,
+            "final_tau": float(model.threshold.tau().detach()),
+            "best_val_miou": best_epoch["val_miou"] if best_epoch else None,
+            "best_epoch": best_epoch["epoch"] if best_epoch else None,
+            "last_val_miou": history[-1]["val_miou"] if history else None,
+            "world_size": world,
+        }
+        _write_json(out / "train_metrics.json", summary)
+    dist_utils.destroy_distributed()
+    return summary
