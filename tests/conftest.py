@@ -37,3 +37,20 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
     return subprocess.run(
         [sys.executable, "-m", "sketchseg", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A small synthetic dataset, prepared and sharded through the real commands: {root, prepared, shards}."""
+    base = tmp_path_factory.mktemp("tiny_data")
+    root, prepared, shards = base / "synthetic", base / "prepared", base / "shards"
+    steps = [
+        ["data", "synth", "--out", str(root), "--participants", "8", "--per-participant", "12", "--seed", "0",
+         "--objects-per-category", "2"],
+        ["data", "prepare", "--root", str(root), "--out", str(prepared)],
+        ["data", "shards", "--root", str(root), "--splits", str(prepared / "splits.json"), "--out", str(shards)],
+    ]  # fmt: skip
+    for args in steps:
+        res = run_cli(*args)
+        assert res.returncode == 0, res.stderr
+    return {"root": root, "prepared": prepared, "shards": shards}

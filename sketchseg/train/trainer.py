@@ -208,6 +208,12 @@ def train(
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
         val_samples = samples_from_shards(shards, "val", tc.val_max_sketches)
+    initial_val = None
+    if ctx.is_main and start_epoch == 0:
+        initial_val = evaluate_model(model, val_samples, sweep=False).summary["miou"]  # the untrained model
+        log.info("untrained model: val mIoU %.4f", initial_val)
+    elif resume and history:
+        initial_val = state.get("initial_val_miou")
     steps_log = out / "steps.jsonl"
     autocast = (
         functools.partial(torch.autocast, device_type=ctx.device.type, dtype=torch.bfloat16)
@@ -296,6 +302,7 @@ def train(
                 "step": global_step,
                 "history": history,
                 "best": best,
+                "initial_val_miou": initial_val,
                 "config": cfg.to_dict(),
             }
             _save_atomic(state, ckpt_dir / f"epoch-{epoch + 1:03d}.pt")
@@ -320,6 +327,7 @@ def train(
             "best_val_miou": best_epoch["val_miou"] if best_epoch else None,
             "best_epoch": best_epoch["epoch"] if best_epoch else None,
             "last_val_miou": history[-1]["val_miou"] if history else None,
+            "initial_val_miou": initial_val,
             "world_size": world,
         }
         _write_json(out / "train_metrics.json", summary)
