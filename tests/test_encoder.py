@@ -213,3 +213,42 @@ def test_config_errors_are_actionable() -> None:
         make_model(cross_attention_blocks=(7, 10, 12))
     with pytest.raises(ConfigError, match="unknown open_clip model"):
         SketchSegModel(ModelConfig(backbone=BackboneConfig(name="ViT-Nope")))
+
+
+def test_category_tokens_equal_literal_cross_attention() -> None:
+    """SPEC §3.5 written out per head: in exit blocks the class token's query is Linear(CCT); keys and values are the
+    block's tokens; the class token after each exit block goes through LN_post and proj."""
+    model = make_model(num_prompts=2)
+    enc, visual = model.encoder, model.clip.visual
+    x_img = images(model, n=3, seed=4)
+    text = model.encode_categories(["tree", "house", "sun"])
+    width, heads = enc.width, enc.heads
+    dh = width // heads
+    with torch.no_grad():
+        ours = enc.encode_categories(x_img, text)
+        x = enc.embed(x_img)
+        expected = {}
+        for i, block in enumerate(visual.transformer.resblocks):
+            number = i + 1
+            if number in enc.cross_blocks:
+                h = block.ln_1(x)
+                w, b = block.attn.in_proj_weight, block.attn.in_proj_bias
+                q = h @ w[:width].T + b[:width]
+                k = h @ w[width : 2 * width].T + b[width : 2 * width]
+                v = h @ w[2 * width :].T + b[2 * width :]
+                q = q.clone()
+                q[:, 0] = enc.cross_q[str(number)](text)
+                heads_out = []
+                for hd in range(heads):
+                    sl = slice(hd * dh, (hd + 1) * dh)
+                    att = torch.softmax(q[..., sl] @ k[..., sl].transpose(1, 2) * dh**-0.5, dim=-1)
+                    heads_out.append(att @ v[..., sl])
+                a = torch.cat(heads_out, dim=-1) @ block.attn.out_proj.weight.T + block.attn.out_proj.bias
+                x = x + a
+                x = x + block.mlp(block.ln_2(x))
+                expected[number] = visual.ln_post(x[:, 0]) @ visual.proj
+            else:
+                x = block(x)
+    assert sorted(ours) == sorted(expected)
+    for number in expected:
+        torch.testing.assert_close(ours[number], expected[number], atol=1e-5, rtol=0)

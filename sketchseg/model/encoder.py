@@ -181,12 +181,28 @@ class SketchEncoder(nn.Module):
         x = self.embed(images)  # [N, T, W]
         out: dict[int, torch.Tensor] = {}
         last_needed = max(self.cross_blocks)
+        n = x.shape[0]
         for i, block in enumerate(self.blocks[:last_needed]):
             number = i + 1
-            if self.cross_attention and number in self.cross_blocks:
+            crossed = self.cross_attention and number in self.cross_blocks
+            if number == last_needed:
+                # Only the class token's output is needed after the last exit block: one query, and the
+                # out-projection and FFN on that token alone (keys and values still come from every token).
                 h = block.ln_1(x)
                 q, k, v = self._qkv(block, h)
-                n = x.shape[0]
+                q0 = q[:, :, :1]
+                if crossed:
+                    q0 = self.cross_q[str(number)](text.to(h.dtype)).view(n, self.heads, 1, self.head_dim)
+                delta = self._merge(block, F.scaled_dot_product_attention(q0, k, v))  # [N, 1, W]
+                if crossed and self.cross_dropout > 0:
+                    delta = F.dropout(delta, self.cross_dropout, self.training)
+                cls = x[:, :1] + block.ls_1(delta)
+                cls = cls + block.ls_2(block.mlp(block.ln_2(cls)))
+                out[number] = self.project(cls[:, 0])  # [N, D]
+                break
+            if crossed:
+                h = block.ln_1(x)
+                q, k, v = self._qkv(block, h)
                 q_cat = self.cross_q[str(number)](text.to(h.dtype)).view(n, self.heads, 1, self.head_dim)
                 q = torch.cat([q_cat, q[:, :, 1:]], dim=2)  # class-token query from the text
                 delta = self._merge(block, F.scaled_dot_product_attention(q, k, v))  # [N, T, W]
