@@ -35,32 +35,69 @@ def resolve_nproc(n: int) -> int:
     return n
 
 
-def worker_args(args: argparse.Namespace) -> list[str]:
-    out = ["--params", str(args.params)]
-    for item in args.set:
-        out += ["-S", item]
-    for name in ("foundation", "shards", "out"):
-        value = getattr(args, name)
+def worker_args(
+    params: Path,
+    overrides: list[str],
+    foundation: Path | None,
+    shards: Path | None,
+    out: Path | None,
+    resume: bool,
+) -> list[str]:
+    """Command-line arguments of :mod:`sketchseg.train.worker` for these settings."""
+    args = ["--params", str(params)]
+    for item in overrides:
+        args += ["-S", item]
+    for name, value in (("foundation", foundation), ("shards", shards), ("out", out)):
         if value is not None:
-            out += [f"--{name}", str(value)]
-    if args.resume:
-        out.append("--resume")
-    return out
+            args += [f"--{name}", str(value)]
+    if resume:
+        args.append("--resume")
+    return args
+
+
+def launch(
+    params: Path,
+    overrides: list[str] | None = None,
+    *,
+    nproc: int | None = None,
+    foundation: Path | None = None,
+    shards: Path | None = None,
+    out: Path | None = None,
+    resume: bool = False,
+) -> dict:
+    """Run the training: in this process when one process is asked for, else under torchrun with ``nproc``
+    processes (``None``: ``train.nproc``; 0: one per GPU, or 1 on CPU). Returns the training summary
+    (``train_metrics.json``); raises SketchsegError if the processes fail."""
+    from sketchseg.config import load_config
+    from sketchseg.errors import SketchsegError
+
+    overrides = list(overrides or [])
+    cfg = load_config(params, overrides)
+    n = resolve_nproc(cfg.train.nproc if nproc is None else nproc)
+    out_dir = Path(out or cfg.train.out)
+    if n == 1 and "WORLD_SIZE" not in os.environ:
+        from sketchseg.train.trainer import train
+
+        return train(cfg, out=out_dir, foundation=foundation, resume=resume, shards=shards)
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}",
+        "-m", "sketchseg.train.worker", *worker_args(params, overrides, foundation, shards, out, resume),
+    ]  # fmt: skip
+    code = subprocess.call(cmd)
+    if code != 0:
+        raise SketchsegError(f"training with {n} processes failed (exit code {code}); see the log above")
+    return json.loads((out_dir / "train_metrics.json").read_text(encoding="utf-8"))
 
 
 def run(args: argparse.Namespace) -> int:
-    from sketchseg.config import load_config
-
-    cfg = load_config(args.params, args.set)
-    nproc = resolve_nproc(cfg.train.nproc if args.nproc is None else args.nproc)
-    if nproc == 1 and "WORLD_SIZE" not in os.environ:
-        from sketchseg.train.trainer import train
-
-        summary = train(cfg, out=args.out, foundation=args.foundation, resume=args.resume, shards=args.shards)
-        print(json.dumps(summary, indent=2))
-        return 0
-    cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-        "-m", "sketchseg.train.worker", *worker_args(args),
-    ]  # fmt: skip
-    return subprocess.call(cmd)
+    summary = launch(
+        args.params,
+        args.set,
+        nproc=args.nproc,
+        foundation=args.foundation,
+        shards=args.shards,
+        out=args.out,
+        resume=args.resume,
+    )
+    print(json.dumps(summary, indent=2))
+    return 0
