@@ -24,6 +24,8 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("data", "shards"): "sketchseg.data.shards",
     ("train",): "sketchseg.train.cli",
     ("evaluate",): "sketchseg.eval.cli",
+    ("foundation",): "sketchseg.foundation.cli",
+    ("stage",): "sketchseg.pipeline",
 }
 
 _OFFLINE_DEFAULTS = {
