@@ -31,7 +31,16 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
-pipeline: setup demo
+# The main job: the whole pipeline on the embedded synthetic default, then the results table.
+pipeline: setup
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
+	@echo
+	@cat data/eval/table.md
+	@echo
+	@echo "Next: MLflow UI: $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db  (then http://127.0.0.1:5000)"
+	@echo "      plots: data/eval/*.png, or $(VENV)/bin/dvc plots show;  metrics: $(VENV)/bin/dvc metrics show"
+	@echo "      segment your own sketch: $(VENV)/bin/sketchseg segment SKETCH.png --categories \"a, b\" \
+	  --checkpoint data/train/models/optimal.pt -o out/"
 
 demo: setup
 	$(VENV)/bin/sketchseg segment $(FIXTURES)/sketch_1.png --categories "giraffe, zebra, grass, cloud" -o outputs/demo/sketch_1
