@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name == module_name:  # command not built yet
+            if exc.name and module_name.startswith(exc.name):  # command not built yet
                 continue
             raise
         subparsers = top

@@ -1,0 +1,88 @@
+"""The DVC data stages on a fresh copy of the repository: repro runs them, a second repro does nothing, and a changed
+data parameter reruns only the stages that depend on it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+BIN = Path(sys.executable).parent
+
+
+def sh(*cmd: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1", "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, f"{cmd}: {res.stdout}\n{res.stderr}"
+    return res
+
+
+def fresh_clone(dst: Path, **data_overrides) -> Path:
+    """A copy of the tracked pipeline files in a new git repository with DVC initialised (analytics off)."""
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(REPO / name, dst / name)
+    (dst / "data" / "fscoco").mkdir(parents=True)
+    shutil.copy(REPO / "data" / "fscoco" / "README.md", dst / "data" / "fscoco" / "README.md")
+    for folder in ("sketchseg", "flows"):
+        shutil.copytree(REPO / folder, dst / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    params = yaml.safe_load((dst / "params.yaml").read_text())
+    params["data"]["synth"].update(participants=7, per_participant=8, objects_per_category=1)
+    params["data"].update(data_overrides)
+    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh("git", "init", "-q", cwd=dst)
+    sh("dvc", "init", "-q", cwd=dst)
+    sh("dvc", "config", "core.analytics", "false", cwd=dst)
+    sh("git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A", cwd=dst)
+    sh("git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init", cwd=dst)
+    return dst
+
+
+def ran(output: str) -> set[str]:
+    return {stage for stage in ("source", "prepare", "shards") if f"Running stage '{stage}'" in output}
+
+
+@pytest.mark.slow
+def test_data_stages_repro_noop_and_selective_rerun(tmp_path: Path) -> None:
+    repo = fresh_clone(tmp_path)
+    first = sh("dvc", "repro", "shards", cwd=repo)
+    assert ran(first.stdout) == {"source", "prepare", "shards"}
+    assert (repo / "data/source/all_classes.json").is_file()
+    assert (repo / "data/prepared/splits.json").is_file()
+    assert sorted(p.name for p in (repo / "data/shards").glob("val-*.tar"))
+    second = sh("dvc", "repro", "shards", cwd=repo)
+    assert ran(second.stdout) == set(), second.stdout
+    # one data parameter of the shards stage only
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["data"]["samples_per_shard"] = 7
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    third = sh("dvc", "repro", "shards", cwd=repo)
+    assert ran(third.stdout) == {"shards"}, third.stdout
+    # a parameter of the prepare stage reruns prepare and what depends on it, not the source
+    params["data"]["max_categories"] = 2
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    fourth = sh("dvc", "repro", "shards", cwd=repo)
+    assert ran(fourth.stdout) == {"prepare", "shards"}, fourth.stdout
+
+
+@pytest.mark.slow
+def test_fscoco_source_names_the_release_and_tracks_its_changes(tiny_data: dict, tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    shutil.copytree(tiny_data["root"], release)
+    (tmp_path / "repo").mkdir()
+    repo = fresh_clone(tmp_path / "repo", source="fscoco", fscoco_root=str(release))
+    first = sh("dvc", "repro", "shards", cwd=repo)
+    assert ran(first.stdout) == {"source", "prepare", "shards"}
+    assert not (repo / "data/source/all_classes.json").exists()  # the release is not copied
+    # a changed caption in the release reruns everything downstream
+    caption = next((release / "val" / "captions").glob("*.txt"))
+    caption.write_text("a horse and a tree next to a house\n")
+    os.utime(caption, (1, 1))
+    second = sh("dvc", "repro", "shards", cwd=repo)
+    assert ran(second.stdout) == {"source", "prepare", "shards"}, second.stdout
