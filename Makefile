@@ -48,8 +48,11 @@ demo: setup
 	$(VENV)/bin/sketchseg segment $(FIXTURES)/sketch_3.png --categories "kite, grass, woman" -o outputs/demo/sketch_3
 	$(VENV)/bin/sketchseg segment $(FIXTURES)/threshold_example.png --categories "bench, tree" --threshold 0.7 -o outputs/demo/threshold_example
 
+# Benchmarks print JSON; ViT-B/16 ones take minutes on 2 cores.
 bench: setup
+	$(PY) bench/synth.py
 	$(PY) bench/infer.py
+	$(PY) bench/train.py
 
 lint: setup
 	$(PY) -m ruff check sketchseg tests bench flows
