@@ -44,7 +44,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     vocab = p.add_mutually_exclusive_group(required=True)
     vocab.add_argument("--categories", help='comma-separated category names, e.g. "giraffe, zebra, grass"')
     vocab.add_argument("--caption", help="a caption; categories are parsed from its nouns")
-    p.add_argument("--threshold", type=float, default=None, help="also isolate each category's strokes (0-1)")
+    p.add_argument(
+        "--threshold",
+        default=None,
+        help="also isolate each category's strokes: a value in [0, 1], or 'auto' for the checkpoint's calibrated τ",
+    )
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--checkpoint", type=Path, help="a sketchseg checkpoint file")
     weights.add_argument("--model", default="sketchseg-tiny", help="open_clip model name (default: sketchseg-tiny)")
@@ -155,8 +159,14 @@ def run(args: argparse.Namespace) -> int:
     from sketchseg.model.image import load_sketch
     from sketchseg.model.segmenter import Segmenter, normalise_categories
 
-    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
-        raise InputError(f"--threshold {args.threshold}: must lie in [0, 1]")
+    threshold: float | str | None = args.threshold
+    if threshold is not None and threshold != "auto":
+        try:
+            threshold = float(threshold)
+        except ValueError:
+            raise InputError(f"--threshold {args.threshold!r}: give a number in [0, 1] or 'auto'") from None
+        if not 0.0 <= threshold <= 1.0:
+            raise InputError(f"--threshold {args.threshold}: must lie in [0, 1]")
     if args.batch_size < 1:
         raise InputError(f"--batch-size {args.batch_size}: must be >= 1")
     if args.categories is not None:
@@ -172,6 +182,9 @@ def run(args: argparse.Namespace) -> int:
         backbone = BackboneConfig(name=args.model, pretrained=args.pretrained, force_quick_gelu=args.quick_gelu)
         cfg = ModelConfig(backbone=backbone)
         segmenter = Segmenter.from_config(cfg, device=args.device, batch_size=args.batch_size)
+    if threshold == "auto":
+        meta = getattr(segmenter.model, "checkpoint_meta", {})
+        threshold = float(meta.get("calibrated_tau", segmenter.model.threshold.tau().item()))
     if args.caption is not None:
         segmenter.resolve_categories(None, args.caption)  # fail early on a caption without nouns
     args.out.mkdir(parents=True, exist_ok=True)
@@ -180,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
         (load_sketch(p) for p in args.sketches),
         categories=args.categories,
         caption=args.caption,
-        threshold=args.threshold,
+        threshold=threshold,
     )
     bar = tqdm(total=len(stems), desc="segment", unit="sketch", disable=len(stems) < 2, file=sys.stderr)
     for stem, seg in zip(stems, results, strict=True):
