@@ -1,0 +1,22 @@
+"""Prefect flows of sketchseg. ``flows.train_flow.train_flow`` is the training pipeline; ``python -m flows serve``
+serves it as the deployment ``train-flow/default``.
+
+Importing this package switches Prefect's and MLflow's telemetry off (unless the environment already decides) and
+attaches the ``sketchseg`` logger to Prefect's run logs; these settings are read when Prefect is imported.
+"""
+
+import os
+import warnings
+
+for _key, _value in {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "1",
+    "HF_HUB_OFFLINE": "1",
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "sketchseg",
+}.items():
+    os.environ.setdefault(_key, _value)
+
+# Prefect validates parameters with a pydantic model whose base has a `register` attribute; the flow parameter of
+# that name works, only the warning is noise.
+warnings.filterwarnings("ignore", message=r'Field name "register" in "Train_FlowModel"', category=UserWarning)
