@@ -1,0 +1,57 @@
+"""``python -m flows serve``: serve the deployment ``train-flow/default`` (needs a Prefect server: PREFECT_API_URL);
+``python -m flows run``: run the flow once in this process (ephemeral Prefect, no server needed).
+
+    prefect server start --host 127.0.0.1 --port 4200
+    PREFECT_API_URL=http://127.0.0.1:4200/api python -m flows serve
+    PREFECT_API_URL=http://127.0.0.1:4200/api prefect deployment run 'train-flow/default' --watch \\
+        --param params=params.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m flows", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = sub.add_parser("serve", help="serve the deployment train-flow/NAME until interrupted")
+    serve.add_argument("--name", default="default", help="deployment name (default: default)")
+    serve.add_argument("--limit", type=int, default=1, help="flow runs executed at once (default 1)")
+    run = sub.add_parser("run", help="run train-flow once in this process")
+    run.add_argument("--params", default="params.yaml", help="parameters file (default params.yaml)")
+    run.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
+    run.add_argument("--nproc", type=int, default=None, help="training processes (default: train.nproc)")
+    run.add_argument("--foundation", default=None, help="foundation CLIP folder (default: foundation.out if built)")
+    run.add_argument("--no-register", action="store_true", help="log the MLflow run but register no model")
+    run.add_argument("--experiment", default="sketchseg", help="MLflow experiment (default sketchseg)")
+    run.add_argument("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or ./mlflow.db)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from prefect.flows import EntrypointType
+
+    from flows.train_flow import train_flow
+
+    if args.command == "serve":
+        train_flow.serve(name=args.name, limit=args.limit, entrypoint_type=EntrypointType.MODULE_PATH)
+        return 0
+    result = train_flow(
+        params=args.params,
+        overrides=args.set,
+        nproc=args.nproc,
+        foundation=args.foundation,
+        register=not args.no_register,
+        experiment=args.experiment,
+        tracking_uri=args.tracking_uri,
+    )
+    print(json.dumps({k: v for k, v in result.items() if k != "metrics"}, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

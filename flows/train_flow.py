@@ -1,0 +1,221 @@
+"""The Prefect flow ``train-flow``: caption statistics -> training (torchrun, N processes) -> checkpoint selection
+(optimal vs last) -> threshold calibration -> evaluation -> MLflow run -> registration of the optimal checkpoint.
+
+Every task calls the library (:mod:`sketchseg.train.cli`, :mod:`sketchseg.eval.report`, :mod:`sketchseg.tracking`);
+the flow only wires them. Runs in-process without a server (ephemeral Prefect, as the DVC stage ``train`` does) or
+as the served deployment ``train-flow/default`` (``python -m flows serve``).
+
+Outputs: ``train.out`` (the training folder), ``eval.out`` (the report of :func:`sketchseg.eval.report.run_report`
+plus ``caption_stats.json``, ``train_history.json`` and ``tau_steps.json``), an MLflow run, a version of the model
+``sketchseg`` (alias ``champion`` when its test mIoU beats the current champion's) and a Markdown artifact
+``train-summary`` on the flow run.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from sketchseg import tracking
+from sketchseg.config import Config, load_config
+
+SUMMARY_KEY = "train-summary"
+
+
+def resolve_foundation(cfg: Config, foundation: str | None) -> Path | None:
+    """The foundation folder: ``foundation`` when given, else ``foundation.out`` when it holds a foundation model
+    (the DVC stage ``foundation`` wrote it), else None (the configured ``model.backbone``)."""
+    if foundation:
+        return Path(foundation)
+    default = Path(cfg.foundation.out)
+    return default if (default / "open_clip_config.json").is_file() else None
+
+
+@task(name="caption-statistics", cache_policy=NO_CACHE)
+def caption_statistics(shards: str, eval_out: str) -> dict[str, Any]:
+    """Statistics of the parsed categories of the training split -> ``eval.out/caption_stats.json``."""
+    logger = get_run_logger()
+    stats = tracking.shard_category_statistics(shards, "train")
+    tracking.write_json(Path(eval_out) / "caption_stats.json", stats)
+    top = ", ".join(f"{k} {v}" for k, v in list(stats["sketches_per_category"].items())[:10])
+    logger.info(
+        "train split: %d sketches, %d without categories, %d distinct categories (%.2f per sketch); most frequent: %s",
+        stats["sketches"],
+        stats["without_categories"],
+        stats["distinct_categories"],
+        stats["mean_categories_per_sketch"],
+        top,
+    )
+    return stats
+
+
+@task(name="train", cache_policy=NO_CACHE)  # no retries: a failed training needs a look, not a blind rerun
+def train(
+    params: str, overrides: list[str], nproc: int | None, foundation: Path | None, resume: bool
+) -> dict[str, Any]:
+    """The two-level training (in this process for one process, torchrun for more)."""
+    from sketchseg.train.cli import launch
+
+    return launch(Path(params), overrides, nproc=nproc, foundation=foundation, resume=resume)
+
+
+@task(name="select-checkpoint", cache_policy=NO_CACHE)
+def select_checkpoint(train_out: str, eval_out: str) -> dict[str, Any]:
+    """Optimal (best validation mIoU) vs last epoch from ``history.json``; also writes the plot tables
+    ``train_history.json`` and ``tau_steps.json`` into ``eval.out``."""
+    logger = get_run_logger()
+    selection = tracking.select_checkpoint(tracking.read_history(train_out))
+    tracking.write_plot_tables(train_out, eval_out)
+    best, last = selection["optimal"], selection["last"]
+    logger.info(
+        "optimal: epoch %s (val mIoU %.4f); last: epoch %s (val mIoU %.4f)%s",
+        best["epoch"],
+        best["val_miou"],
+        last["epoch"],
+        last["val_miou"],
+        " (the same epoch)" if selection["same"] else "",
+    )
+    selection["checkpoint"] = str(Path(train_out) / "models" / f"{selection['chosen']}.pt")
+    return selection
+
+
+@task(name="calibrate-threshold", cache_policy=NO_CACHE)
+def calibrate(cfg: Config, train_out: str, shards: str) -> dict[str, Any]:
+    """τ swept on validation with the optimal checkpoint and stored in both exported models."""
+    from sketchseg.eval.report import calibrate as calibrate_tau
+
+    result = calibrate_tau(cfg, train_dir=train_out, shards=shards, progress=sys.stderr.isatty())
+    get_run_logger().info("calibrated τ = %.2f (val Acc@P %.4f)", result["tau"], result["val_acc_p"])
+    return result
+
+
+@task(name="evaluate", cache_policy=NO_CACHE)
+def evaluate(
+    cfg: Config, train_out: str, eval_out: str, foundation: Path | None, calibration: dict[str, Any]
+) -> dict[str, Any]:
+    """Baselines and both checkpoints on val and test; writes the report into ``eval.out``."""
+    from sketchseg.eval.report import format_table, run_report
+
+    prepared = Path(cfg.data.prepared)
+    metrics = run_report(
+        cfg,
+        train_dir=train_out,
+        out=eval_out,
+        shards=cfg.data.shards,
+        foundation=foundation,
+        prepared=prepared if prepared.is_dir() else None,
+        calibration=calibration,
+        progress=sys.stderr.isatty(),
+    )
+    get_run_logger().info("evaluation:\n%s", format_table(metrics))
+    return metrics
+
+
+@task(name="log-mlflow-run", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=3)
+def log_run(cfg: Config, train_out: str, eval_out: str, experiment: str, tags: dict[str, str], uri: str | None) -> str:
+    """One MLflow run with the config, per-epoch and per-step metrics, plots and evaluation tables."""
+    run_id = tracking.log_training_run(
+        cfg.to_dict(), train_dir=train_out, eval_dir=eval_out, experiment=experiment, tags=tags, uri=uri
+    )
+    get_run_logger().info("MLflow run %s (%s)", run_id, tracking.tracking_uri(uri))
+    return run_id
+
+
+@task(name="register-model", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=3)
+def register_version(checkpoint: str, run_id: str, test_miou: float | None, uri: str | None) -> tracking.Registration:
+    """Register the chosen checkpoint as a version of ``sketchseg``; ``champion`` moves if it is better."""
+    return tracking.register_checkpoint(checkpoint, run_id=run_id, test_miou=test_miou, uri=uri)
+
+
+def summary_markdown(
+    metrics: dict[str, Any],
+    selection: dict[str, Any],
+    run_id: str,
+    registration: tracking.Registration | None,
+) -> str:
+    """The run's Markdown summary: metrics table, τ, the chosen checkpoint, the MLflow run and model version."""
+    from sketchseg.eval.report import format_table
+
+    best, last = selection["optimal"], selection["last"]
+    lines = [
+        "# sketchseg train-flow",
+        "",
+        format_table(metrics),
+        "",
+        f"- τ (calibrated on validation): {metrics['tau']:.2f}",
+        f"- checkpoint: {selection['chosen']} = epoch {best['epoch']} (val mIoU {100 * best['val_miou']:.2f}); "
+        f"last = epoch {last['epoch']} (val mIoU {100 * last['val_miou']:.2f})",
+        f"- file: `{selection['checkpoint']}`",
+        f"- MLflow run: `{run_id}`",
+    ]
+    if registration is None:
+        lines.append("- model registry: not registered (register=false)")
+    else:
+        holder = (
+            f"`@{tracking.CHAMPION}` moved to it"
+            if registration.champion
+            else f"`@{tracking.CHAMPION}` stays with version {registration.previous_champion} "
+            f"(test mIoU {registration.previous_miou})"
+        )
+        lines.append(
+            f"- registered: `{registration.name}` version {registration.version} "
+            f"(test mIoU {registration.test_miou}); {holder}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+@flow(name="train-flow")
+def train_flow(
+    params: str = "params.yaml",
+    overrides: list[str] | None = None,
+    nproc: int | None = None,
+    foundation: str | None = None,
+    register: bool = True,
+    experiment: str = tracking.DEFAULT_EXPERIMENT,
+    tracking_uri: str | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Train, calibrate, evaluate, log and register one model.
+
+    ``params``/``overrides`` (``section.key=value``) resolve the configuration like ``sketchseg train -S``;
+    ``nproc``: training processes (None: ``train.nproc``; 0: one per GPU, 1 on CPU); ``foundation``: foundation
+    folder (None: ``foundation.out`` when it holds a model, else ``model.backbone``); ``register``: register
+    the optimal checkpoint; ``experiment``/``tracking_uri``: MLflow experiment and store (None:
+    ``MLFLOW_TRACKING_URI`` or ``./mlflow.db``); ``resume``: continue an interrupted training."""
+    overrides = list(overrides or [])
+    cfg = load_config(params, overrides)
+    shards, train_out, eval_out = cfg.data.shards, cfg.train.out, cfg.eval.out
+    found = resolve_foundation(cfg, foundation)
+
+    caption_statistics(shards, eval_out)
+    summary = train(params, overrides, nproc, found, resume)
+    selection = select_checkpoint(train_out, eval_out)
+    calibration = calibrate(cfg, train_out, shards)
+    metrics = evaluate(cfg, train_out, eval_out, found, calibration)
+    tags = {
+        "sketchseg.params": str(Path(params).resolve()),
+        "sketchseg.overrides": " ".join(overrides),
+        "sketchseg.checkpoint": selection["chosen"],
+        "sketchseg.world_size": str(summary.get("world_size", "")),
+    }
+    run_id = log_run(cfg, train_out, eval_out, experiment, tags, tracking_uri)
+    test_miou = metrics["test"]["optimal"].get("miou")
+    registration = register_version(selection["checkpoint"], run_id, test_miou, tracking_uri) if register else None
+    create_markdown_artifact(
+        markdown=summary_markdown(metrics, selection, run_id, registration),
+        key=SUMMARY_KEY,
+        description="metrics, τ, checkpoint, MLflow run and model version of this training",
+    )
+    return {
+        "metrics": metrics,
+        "tau": metrics["tau"],
+        "checkpoint": selection,
+        "run_id": run_id,
+        "model_version": registration.version if registration else None,
+        "champion": registration.champion if registration else None,
+    }

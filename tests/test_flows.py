@@ -1,0 +1,178 @@
+"""The Prefect train-flow: its glue, the DVC stage running it in-process (ephemeral Prefect), and the served
+deployment on a real Prefect server logging to a real MLflow tracking server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flows.train_flow import resolve_foundation, summary_markdown
+from sketchseg import tracking
+from sketchseg.config import config_from_dict
+from sketchseg.errors import ConfigError
+from tests.servers import BIN, background, base_env, mlflow_server, prefect_server, wait_http
+
+
+def tiny_params(tmp_path: Path, data: dict, epochs: int = 2) -> Path:
+    """A params file for a seconds-long run on the tiny dataset, every output inside ``tmp_path``."""
+    params = {
+        "data": {"shards": str(data["shards"]), "prepared": str(data["prepared"])},
+        "foundation": {"out": str(tmp_path / "no-foundation")},
+        "model": {"backbone": {"name": "sketchseg-test", "seed": 3}},
+        "train": {"out": str(tmp_path / "train"), "epochs": epochs, "batch_size": 4, "lr": 0.01, "warmup_steps": 1,
+                  "val_max_sketches": 4, "threads": 1, "max_steps_per_epoch": 2},
+        "eval": {"out": str(tmp_path / "eval"), "max_sketches": 4, "overlays": 2, "tau_step": 0.05},
+    }  # fmt: skip
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def check_outputs(tmp_path: Path, data: dict) -> dict:
+    """The flow's files in train.out and eval.out agree with the training outputs; returns metrics.json."""
+    train, ev = tmp_path / "train", tmp_path / "eval"
+    for name in ("metrics.json", "report.json", "table.md", "threshold_curves.png", "caption_stats.json"):
+        assert (ev / name).is_file(), name
+    history = json.loads((train / "history.json").read_text())
+    assert json.loads((ev / "train_history.json").read_text()) == [
+        {"epoch": r["epoch"], "train_loss": r["train_loss"], "val_miou": r["val_miou"], "tau": r["tau"]}
+        for r in history
+    ]
+    steps = [json.loads(line) for line in (train / "steps.jsonl").read_text().splitlines()]
+    assert json.loads((ev / "tau_steps.json").read_text()) == [{"step": s["step"], "tau": s["tau"]} for s in steps]
+    stats = json.loads((ev / "caption_stats.json").read_text())
+    assert stats["sketches"] == json.loads((data["shards"] / "train.json").read_text())["num_samples"]
+    metrics = json.loads((ev / "metrics.json").read_text())
+    assert 0.0 <= metrics["test"]["optimal"]["miou"] <= 1.0
+    return {"metrics": metrics, "history": history, "steps": steps}
+
+
+def check_tracking(uri: str, outputs: dict) -> str:
+    """One finished MLflow run with the per-step τ, and version 1 of `sketchseg` holding `champion`; returns the
+    run id."""
+    client = tracking.client_for(uri)
+    experiment = client.get_experiment_by_name("sketchseg")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    taus = client.get_metric_history(run.info.run_id, "step/tau")
+    assert sorted(m.step for m in taus) == [s["step"] for s in outputs["steps"]]
+    assert len(client.get_metric_history(run.info.run_id, "epoch/val_miou")) == len(outputs["history"])
+    champion = client.get_model_version_by_alias("sketchseg", "champion")
+    assert str(champion.version) == "1" and champion.run_id == run.info.run_id
+    assert float(champion.tags["test_miou"]) == outputs["metrics"]["test"]["optimal"]["miou"]
+    return run.info.run_id
+
+
+METRICS = {
+    "tau": 0.62,
+    "tau_val_acc_p": 0.55,
+    "val": {"optimal": {"miou": 0.3, "acc_p": 0.5, "acc_s": 0.6}},
+    "test": {"optimal": {"miou": 0.25, "acc_p": 0.45, "acc_s": 0.5}},
+}
+SELECTION = {
+    "optimal": {"epoch": 2, "val_miou": 0.3},
+    "last": {"epoch": 3, "val_miou": 0.28},
+    "chosen": "optimal",
+    "checkpoint": "data/train/models/optimal.pt",
+}
+
+
+def test_summary_names_table_tau_checkpoint_run_and_version() -> None:
+    reg = tracking.Registration("sketchseg", "4", 0.25, False, "2", 0.31, "models:/sketchseg/4")
+    text = summary_markdown(METRICS, SELECTION, "abc123", reg)
+    assert "| optimal | 30.00 | 50.00 | 60.00 | 25.00 | 45.00 | 50.00 |" in text
+    assert "τ (calibrated on validation): 0.62" in text
+    assert "optimal = epoch 2 (val mIoU 30.00); last = epoch 3 (val mIoU 28.00)" in text
+    assert "`data/train/models/optimal.pt`" in text and "MLflow run: `abc123`" in text
+    assert "`sketchseg` version 4 (test mIoU 0.25); `@champion` stays with version 2 (test mIoU 0.31)" in text
+    moved = tracking.Registration("sketchseg", "5", 0.4, True, "2", 0.31, "models:/sketchseg/5")
+    assert "`@champion` moved to it" in summary_markdown(METRICS, SELECTION, "r", moved)
+    assert "not registered" in summary_markdown(METRICS, SELECTION, "r", None)
+
+
+def test_foundation_defaults_to_the_built_foundation_folder(tmp_path: Path) -> None:
+    cfg = config_from_dict({"foundation": {"out": str(tmp_path / "found")}})
+    assert resolve_foundation(cfg, None) is None  # nothing built: the configured model.backbone
+    (tmp_path / "found").mkdir()
+    (tmp_path / "found" / "open_clip_config.json").write_text("{}")
+    assert resolve_foundation(cfg, None) == tmp_path / "found"
+    assert resolve_foundation(cfg, "/elsewhere") == Path("/elsewhere")
+
+
+def test_flow_rejects_a_missing_params_file_before_any_work(tmp_path: Path) -> None:
+    from flows.train_flow import train_flow
+
+    with pytest.raises(ConfigError, match="missing.yaml: parameters file not found"):
+        train_flow.fn(params=str(tmp_path / "missing.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: {epochs: 1}\n")
+    with pytest.raises(ConfigError, match="override train.nope=1|unknown key"):
+        train_flow.fn(params=str(bad), overrides=["train.nope=1"])
+
+
+@pytest.mark.slow
+def test_dvc_stage_runs_the_flow_in_process(tiny_data: dict, tmp_path: Path) -> None:
+    """`sketchseg stage train` (what dvc.yaml runs) -> train_flow in-process with an ephemeral Prefect."""
+    params = tiny_params(tmp_path, tiny_data)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = base_env(PREFECT_HOME=str(tmp_path / "prefect"), MLFLOW_TRACKING_URI=uri)
+    env.pop("PREFECT_API_URL", None)
+    res = subprocess.run(
+        [sys.executable, "-m", "sketchseg", "stage", "train", "--params", str(params)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-4000:]
+    assert "Finished in state Completed()" in res.stderr
+    outputs = check_outputs(tmp_path, tiny_data)
+    check_tracking(uri, outputs)
+
+
+@pytest.mark.slow
+def test_served_deployment_runs_on_a_prefect_server(tiny_data: dict, tmp_path: Path) -> None:
+    """prefect server + `python -m flows serve` + `prefect deployment run 'train-flow/default' --watch`, logging
+    to a real `mlflow server`."""
+    params = tiny_params(tmp_path, tiny_data, epochs=3)
+    t0 = time.perf_counter()
+    with mlflow_server(tmp_path / "mlflow") as mlflow_url, prefect_server(tmp_path / "prefect") as api:
+        up = time.perf_counter() - t0
+        env = base_env(
+            PREFECT_HOME=str(tmp_path / "prefect"),
+            PREFECT_API_URL=api,
+            PREFECT_RUNNER_POLL_FREQUENCY="1",
+            MLFLOW_TRACKING_URI=mlflow_url,
+        )
+        serve_cmd = [sys.executable, "-m", "flows", "serve"]
+        with background(serve_cmd, log=tmp_path / "serve.log", env=env, cwd=tmp_path) as serve:
+            wait_http(f"{api}/deployments/name/train-flow/default", serve, tmp_path / "serve.log", timeout=60)
+            served = time.perf_counter() - t0
+            res = subprocess.run(
+                [str(BIN / "prefect"), "deployment", "run", "train-flow/default", "--watch", "--watch-interval", "1",
+                 "--param", f"params={params}", "--param", 'overrides=["train.epochs=1"]'],
+                env=env, capture_output=True, text=True, timeout=240,
+            )  # fmt: skip
+            log = (tmp_path / "serve.log").read_text()
+            assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:] + log[-3000:]
+            assert "Flow run finished successfully in 'Completed'" in res.stdout
+            ran = time.perf_counter() - t0
+            request = urllib.request.Request(
+                f"{api}/artifacts/filter",
+                data=json.dumps({"artifacts": {"key": {"any_": ["train-summary"]}}}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                artifacts = json.loads(resp.read())
+        outputs = check_outputs(tmp_path, tiny_data)
+        assert [r["epoch"] for r in outputs["history"]] == [1]  # the override reached the flow
+        run_id = check_tracking(mlflow_url, outputs)
+    print(f"servers up {up:.1f} s, deployment served {served:.1f} s, run completed {ran:.1f} s")
+    (artifact,) = artifacts
+    assert artifact["type"] == "markdown"
+    assert f"MLflow run: `{run_id}`" in artifact["data"]
+    assert "`sketchseg` version 1" in artifact["data"] and "`@champion` moved to it" in artifact["data"]
