@@ -91,9 +91,15 @@ def load_model(path: str | Path) -> SketchSegModel:
     digest = hashlib.sha1(json.dumps(payload["clip_config"], sort_keys=True).encode()).hexdigest()[:12]
     name = f"sketchseg-ckpt-{digest}"
     if name not in open_clip.list_models():
-        folder = Path(tempfile.mkdtemp(prefix="sketchseg-clipcfg-"))
-        (folder / f"{name}.json").write_text(json.dumps(payload["clip_config"]))
-        open_clip.add_model_config(folder / f"{name}.json")
+        # open_clip's registry re-reads its config files, so the file must outlive this call: one file per
+        # architecture (named by its hash) in a shared temporary folder, rewritten atomically.
+        folder = Path(tempfile.gettempdir()) / "sketchseg-clip-configs"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{name}.json"
+        tmp = folder / f".{name}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(payload["clip_config"]))
+        os.replace(tmp, target)
+        open_clip.add_model_config(target)
     clip = open_clip.create_model(name, pretrained=None, device="cpu", output_dict=False)
     backbone = Backbone(clip=clip, tokenizer=open_clip.get_tokenizer(name), weights="")
     model = SketchSegModel(cfg, backbone=backbone)
