@@ -70,8 +70,9 @@ class FoundationConfig:
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.1
-    warmup_steps: int = 25
+    warmup_steps: int = 300  # shorter warm-ups collapse the embeddings of the tiny CLIP (loss stuck at ln B)
     objects_fraction: float = 0.5  # share of isolated-object sketches in each batch
+    object_min_scale: float = 1.0  # < 1: objects shrunk by a random factor in [this, 1] and placed at random
     threads: int = 0  # torch threads; 0 = all cores
     seed: int = 0
 

@@ -13,6 +13,23 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def text_forward(tower: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """CLIP text features (unnormalised) of [N, 77] tokens, computed on the tokens up to the longest prompt's
+    end-of-text token. ``tower``: an open_clip CLIP (or its TextTransformer) with a causal mask and argmax pooling.
+    Differentiable (used to train the offline foundation CLIP too)."""
+    length = int(tokens.argmax(dim=-1).max().item()) + 1  # longest prompt, end-of-text included
+    tokens = tokens[:, :length]  # [N, L]
+    cast = tower.transformer.get_cast_dtype() if hasattr(tower.transformer, "get_cast_dtype") else torch.float32
+    x = tower.token_embedding(tokens).to(cast) + tower.positional_embedding[:length].to(cast)  # [N, L, W]
+    x = tower.transformer(x, attn_mask=tower.attn_mask[:length, :length])
+    x = tower.ln_final(x)
+    x = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]  # [N, W] at end-of-text
+    proj = tower.text_projection
+    if proj is not None:
+        x = proj(x) if isinstance(proj, nn.Linear) else x @ proj
+    return x  # [N, D]
+
+
 class TextEncoder:
     """Wraps an open_clip CLIP (or CustomTextCLIP) text tower. Always frozen; no gradient flows through it."""
 
@@ -38,18 +55,7 @@ class TextEncoder:
         self.calls += 1
         if not (truncate and self.can_truncate):
             return F.normalize(self.clip.encode_text(tokens), dim=-1)
-        t = self.tower
-        length = int(tokens.argmax(dim=-1).max().item()) + 1  # longest prompt, end-of-text included
-        tokens = tokens[:, :length]  # [N, L]
-        cast = t.transformer.get_cast_dtype() if hasattr(t.transformer, "get_cast_dtype") else torch.float32
-        x = t.token_embedding(tokens).to(cast) + t.positional_embedding[:length].to(cast)  # [N, L, W]
-        x = t.transformer(x, attn_mask=t.attn_mask[:length, :length])
-        x = t.ln_final(x)
-        x = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]  # [N, W] at end-of-text
-        proj = t.text_projection
-        if proj is not None:
-            x = proj(x) if isinstance(proj, nn.Linear) else x @ proj
-        return F.normalize(x, dim=-1)  # [N, D]
+        return F.normalize(text_forward(self.tower, tokens), dim=-1)
 
     @torch.no_grad()
     def encode_categories(self, categories: list[str]) -> torch.Tensor:
