@@ -3,6 +3,7 @@ data parameter reruns only the stages that depend on it."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -17,8 +18,9 @@ from tests.conftest import REPO
 BIN = Path(sys.executable).parent
 
 
-def sh(*cmd: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1", "OMP_NUM_THREADS": "1"}
+def sh(*cmd: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1", "OMP_NUM_THREADS": "1",
+           **(env or {})}  # fmt: skip
     res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, f"{cmd}: {res.stdout}\n{res.stderr}"
     return res
@@ -86,3 +88,34 @@ def test_fscoco_source_names_the_release_and_tracks_its_changes(tiny_data: dict,
     os.utime(caption, (1, 1))
     second = sh("dvc", "repro", "shards", cwd=repo)
     assert ran(second.stdout) == {"source", "prepare", "shards"}, second.stdout
+
+
+@pytest.mark.slow
+def test_end_to_end_repro_on_tiny_parameters(tmp_path: Path) -> None:
+    """The whole pipeline (source -> prepare -> shards -> foundation -> train-flow) on tiny parameters; a second
+    repro does nothing; `dvc metrics show` reads the results; `dvc exp run -S` reruns the training only."""
+    repo = fresh_clone(tmp_path)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["foundation"].update(minutes=0, max_steps=4, batch_size=8, warmup_steps=2)
+    params["foundation"]["backbone"]["name"] = "sketchseg-test"
+    params["train"].update(epochs=1, batch_size=4, max_steps_per_epoch=2, val_max_sketches=4, threads=1)
+    params["eval"].update(max_sketches=4, overlays=2)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "PREFECT_HOME": str(tmp_path / "prefect")}
+    sh("git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "tiny", cwd=repo, env=env)
+    first = sh("dvc", "repro", cwd=repo, env=env)
+    assert "Running stage 'train'" in first.stdout and "Running stage 'foundation'" in first.stdout
+    metrics = json.loads((repo / "data/eval/metrics.json").read_text())
+    assert set(metrics["test"]) >= {"clip", "clip_surgery", "optimal", "last"}
+    for name in ("threshold_curves.png", "train_history.json", "tau_steps.json", "table.md"):
+        assert (repo / "data/eval" / name).is_file(), name
+    assert (repo / "data/foundation/open_clip_config.json").is_file()
+    assert (repo / "data/train/models/optimal.pt").is_file()
+    second = sh("dvc", "repro", cwd=repo, env=env)
+    assert "Running stage" not in second.stdout, second.stdout
+    shown = sh("dvc", "metrics", "show", "--json", cwd=repo, env=env)
+    assert "optimal" in shown.stdout
+    sh("git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A", cwd=repo, env=env)
+    sh("git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "run", cwd=repo, env=env)
+    exp = sh("dvc", "exp", "run", "-S", "train.lr=0.002", cwd=repo, env=env)
+    assert "Running stage 'train'" in exp.stdout and "Running stage 'foundation'" not in exp.stdout
