@@ -309,10 +309,8 @@ def _read_classes(path: Path, sketch_id: str) -> tuple[str, ...]:
 # --------------------------------------------------------------------------------------------------- scanning
 
 
-def _scan_flat(folder: Path, extensions: Iterable[str], report: ReadReport) -> dict[str, Path]:
-    """Files ``folder/<id>.<ext>`` by id; two files for one id raise DataError."""
-    exts = tuple(extensions)
-    found: dict[str, list[Path]] = {}
+def _collect(folder: Path, exts: tuple[str, ...], report: ReadReport, found: dict[str, list[Path]]) -> None:
+    """Add the files ``folder/<id>.<ext>`` to ``found`` by id; other entries are reported as ignored."""
     for path in sorted(folder.iterdir()):
         if path.name.startswith("."):
             continue
@@ -320,13 +318,18 @@ def _scan_flat(folder: Path, extensions: Iterable[str], report: ReadReport) -> d
             report.ignored_files.append(str(path))
             continue
         found.setdefault(path.stem, []).append(path)
+
+
+def _scan_flat(folder: Path, extensions: Iterable[str], report: ReadReport) -> dict[str, Path]:
+    """Files ``folder/<id>.<ext>`` by id; two files for one id raise DataError."""
+    found: dict[str, list[Path]] = {}
+    _collect(folder, tuple(extensions), report, found)
     _raise_duplicates(found)
     return {k: v[0] for k, v in found.items()}
 
 
 def _scan_participants(folder: Path, extensions: Iterable[str], report: ReadReport) -> dict[str, Path]:
     """Files ``folder/<participant>/<id>.<ext>`` by id; one id found twice raises DataError."""
-    exts = tuple(extensions)
     found: dict[str, list[Path]] = {}
     for pdir in sorted(folder.iterdir()):
         if pdir.name.startswith("."):
@@ -334,13 +337,7 @@ def _scan_participants(folder: Path, extensions: Iterable[str], report: ReadRepo
         if not pdir.is_dir():
             report.ignored_files.append(str(pdir))
             continue
-        for path in sorted(pdir.iterdir()):
-            if path.name.startswith("."):
-                continue
-            if not path.is_file() or path.suffix.lower() not in exts:
-                report.ignored_files.append(str(path))
-                continue
-            found.setdefault(path.stem, []).append(path)
+        _collect(pdir, tuple(extensions), report, found)
     _raise_duplicates(found)
     return {k: v[0] for k, v in found.items()}
 
