@@ -89,3 +89,12 @@ def test_bad_inputs(tiny_data: dict, tmp_path: Path) -> None:
         build_foundation(cfg_for(backbone={"name": "ViT-Nope"}), data_root=tiny_data["root"], out=tmp_path / "g")
     with pytest.raises(ConfigError, match="foundation.mode"):
         cfg_for(mode="download")
+
+
+def test_quick_gelu_survives_the_local_dir_format(tiny_data: dict, tmp_path: Path) -> None:
+    cfg = cfg_for(mode="pretrained", backbone={"name": "sketchseg-test", "force_quick_gelu": True})
+    out = tmp_path / "f"
+    build_foundation(cfg, data_root=tiny_data["root"], out=out, progress=False)
+    assert json.loads((out / "open_clip_config.json").read_text())["model_cfg"]["quick_gelu"] is True
+    reloaded = load_backbone(BackboneConfig(name=f"local-dir:{out}")).clip
+    assert type(reloaded.visual.transformer.resblocks[0].mlp.gelu).__name__ == "QuickGELU"

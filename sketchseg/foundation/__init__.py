@@ -42,13 +42,13 @@ def save_local_dir(clip: torch.nn.Module, model_cfg: dict, folder: Path) -> None
 
 def build_foundation(cfg: Config, *, data_root: Path, out: Path, progress: bool = True) -> dict:
     """Create the foundation folder ``out`` (atomically) and return its report."""
-    from sketchseg.model.checkpoint import _clip_config
+    from sketchseg.model.checkpoint import clip_config
 
     fc = cfg.foundation
     if fc.threads:
         torch.set_num_threads(fc.threads)
     backbone = load_backbone(fc.backbone)
-    model_cfg = _clip_config(fc.backbone)
+    model_cfg = clip_config(fc.backbone, backbone.clip)
     report: dict = {"mode": fc.mode, "backbone": fc.backbone.name, "weights": backbone.weights}
     if fc.mode == "train":
         from sketchseg.foundation.train import load_contrastive_data, train_clip

@@ -24,7 +24,9 @@ FORMAT = "sketchseg-checkpoint"
 VERSION = 1
 
 
-def _clip_config(cfg: BackboneConfig) -> dict:
+def clip_config(cfg: BackboneConfig, clip: torch.nn.Module | None = None) -> dict:
+    """The open_clip architecture config of a backbone. With ``clip`` given, QuickGELU is recorded whenever the built
+    model uses it (open_clip switches it on by itself for OpenAI weights; a reloaded config must say so, SPEC §2)."""
     import open_clip
 
     _register_packaged_configs()
@@ -37,6 +39,11 @@ def _clip_config(cfg: BackboneConfig) -> dict:
     model_cfg = dict(model_cfg)
     if cfg.force_quick_gelu:
         model_cfg["quick_gelu"] = True
+    if clip is not None:
+        from open_clip.transformer import QuickGELU
+
+        if any(isinstance(m, QuickGELU) for m in clip.modules()):
+            model_cfg["quick_gelu"] = True
     return model_cfg
 
 
@@ -48,7 +55,7 @@ def save_checkpoint(model: SketchSegModel, path: str | Path, meta: dict | None =
         "format": FORMAT,
         "version": VERSION,
         "model_config": dataclasses.asdict(model.cfg),
-        "clip_config": _clip_config(model.cfg.backbone),
+        "clip_config": clip_config(model.cfg.backbone, model.clip),
         "weights": model.weights,
         "tau": float(model.threshold.tau().detach()),
         "meta": meta or {},
