@@ -61,23 +61,16 @@ def plot_threshold_curves(
         c = curve if isinstance(curve, ThresholdCurve) else ThresholdCurve.from_dict(dict(curve))
         color = colors.get(name, f"C{i}")
         acc = 100.0 * np.asarray(c.accuracy)
-        ax.plot(c.thresholds, acc, color=color, lw=2, label=f"{name} ({c.n_pairs} pairs)")
+        label = f"{name} ({c.n_pairs} pairs): best τ={c.best_threshold:.2f}, {100.0 * c.best_accuracy:.2f}%"
+        ax.plot(c.thresholds, acc, color=color, lw=2, label=label)
         ax.plot([c.best_threshold], [100.0 * c.best_accuracy], "o", color=color, ms=7)
-        ax.annotate(
-            f"best τ={c.best_threshold:.2f}\n{100.0 * c.best_accuracy:.2f}%",
-            (c.best_threshold, 100.0 * c.best_accuracy),
-            textcoords="offset points",
-            xytext=(8, -28 - 26 * i),
-            color=color,
-            fontsize=9,
-        )
     if chosen is not None:
         ax.axvline(chosen, color="black", ls="--", lw=1.2, label=f"chosen τ = {chosen:.2f}")
     ax.set_xlabel("threshold τ")
     ax.set_ylabel("Acc@P (%)")
     ax.set_title(title, fontsize=11)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower left")
+    ax.legend(loc="best", fontsize=9)
     return _save(fig, path, dpi=120)
 
 
@@ -125,8 +118,9 @@ def plot_category_accuracy(
     ax2.set_ylabel("frequency (count)")
     ax2.set_ylim(bottom=0)
     handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, loc="upper right", fontsize=9)
-    ax.set_title(title, fontsize=11)
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles), fontsize=9,
+              frameon=False)
+    ax.set_title(title, fontsize=11, pad=26)
     return _save(fig, path, dpi=110)
 
 
@@ -201,7 +195,7 @@ def plot_segmentation_overlays(
             if name not in colour:
                 colour[name] = palette[len(colour) % len(palette)]
     n = len(items)
-    fig = Figure(figsize=(4 * 3.0 + 2.4, n * 3.1))
+    fig = Figure(figsize=(4 * 3.4 + 2.4, n * 3.6))
     axes = fig.subplots(n, 4, squeeze=False)
     for r, it in enumerate(items):
         mask = it.gt >= 0  # [H, W] stroke pixels
@@ -219,7 +213,7 @@ def plot_segmentation_overlays(
         heads = [f"{it.sketch_id}", "ground truth", "prediction" + acc, "errors (red = wrong)"]
         for c, (panel, head) in enumerate(zip(panels, heads, strict=True)):
             ax = axes[r, c]
-            ax.imshow(panel, interpolation="antialiased")
+            ax.imshow(panel, interpolation="nearest")
             ax.set_title(head, fontsize=10)
             ax.set_xticks([])
             ax.set_yticks([])
@@ -227,10 +221,12 @@ def plot_segmentation_overlays(
                          | {it.vocabulary[int(i)] for i in np.unique(it.pred[mask]) if i >= 0})
         handles = [Patch(color=colour[name], label=name + ("" if name in _gt_names(it) else " (pred only)"))
                    for name in present]
+        if np.any(it.pred[mask] < 0):
+            handles.append(Patch(color=lut[-1], label="no category"))
         axes[r, 3].legend(handles=handles, loc="center left", bbox_to_anchor=(1.03, 0.5), fontsize=9, frameon=False)
     if title:
         fig.suptitle(title, fontsize=12)
-    return _save(fig, path, dpi=100)
+    return _save(fig, path, dpi=150)  # ~1 figure pixel per raster pixel: isolated errors stay visible
 
 
 def _gt_names(item: OverlayItem) -> set[str]:
@@ -238,10 +234,15 @@ def _gt_names(item: OverlayItem) -> set[str]:
 
 
 def _tab20() -> list[tuple[float, float, float]]:
-    """Distinct category colours: tab10's dark shades first, then tab20's light shades."""
+    """Distinct category colours: tab20's dark then light shades, then tab20b's.
+
+    Grey (reserved for "no category"), green and red (the error map's colours) are left out.
+    """
     from matplotlib import colormaps
 
     tab20 = colormaps["tab20"].colors
-    dark = [tab20[i][:3] for i in range(0, 20, 2) if i != 14]  # drop grey (reserved for "no category")
-    light = [tab20[i][:3] for i in range(1, 20, 2) if i != 15]
-    return dark + light
+    skip = {4, 5, 6, 7, 14, 15}  # green, red, grey (dark and light)
+    dark = [tab20[i][:3] for i in range(0, 20, 2) if i not in skip]
+    light = [tab20[i][:3] for i in range(1, 20, 2) if i not in skip]
+    extra = [c[:3] for c in colormaps["tab20b"].colors]
+    return dark + light + extra
