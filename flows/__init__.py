@@ -14,6 +14,8 @@ for _key, _value in {
     "DO_NOT_TRACK": "1",
     "HF_HUB_OFFLINE": "1",
     "PREFECT_LOGGING_EXTRA_LOGGERS": "sketchseg",
+    # library calls outside a flow run log locally, without a warning per record
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
 }.items():
     os.environ.setdefault(_key, _value)
 
