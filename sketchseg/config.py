@@ -70,9 +70,15 @@ class FoundationConfig:
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.1
-    warmup_steps: int = 300  # shorter warm-ups collapse the embeddings of the tiny CLIP (loss stuck at ln B)
-    objects_fraction: float = 0.5  # share of isolated-object sketches in each batch
-    object_min_scale: float = 1.0  # < 1: objects shrunk by a random factor in [this, 1] and placed at random
+    warmup_steps: int = 25
+    center_patch_filters: bool = True  # zero-mean patch filters: without, the tiny CLIP collapses (measured)
+    objects_fraction: float = 0.375  # share of isolated-object sketches among the global pairs of a step
+    object_variants: int = 1  # renderings of every object, each shrunk and placed at random
+    object_min_scale: float = 0.5  # objects are shrunk by a random factor in [this, 1] of the canvas
+    mosaics: int = 4000  # four-object mosaics rendered once for the region loss (0: no region loss)
+    mosaics_per_step: int = 12
+    mosaic_min_scale: float = 0.6  # objects fill [this, 1] of their mosaic cell
+    region_weight: float = 1.0  # weight of the region-name loss beside the global loss
     threads: int = 0  # torch threads; 0 = all cores
     seed: int = 0
 
@@ -81,6 +87,14 @@ class FoundationConfig:
             raise ConfigError(f"foundation.mode={self.mode!r}: choose train or pretrained")
         if not 0.0 <= self.objects_fraction <= 1.0:
             raise ConfigError(f"foundation.objects_fraction={self.objects_fraction}: must lie in [0, 1]")
+        for name in ("object_min_scale", "mosaic_min_scale"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ConfigError(f"foundation.{name}={getattr(self, name)}: must lie in (0, 1]")
+        for name in ("mosaics", "mosaics_per_step", "warmup_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"foundation.{name}={getattr(self, name)}: must be >= 0")
+        if self.object_variants < 1:
+            raise ConfigError(f"foundation.object_variants={self.object_variants}: must be >= 1")
 
 
 @dataclass

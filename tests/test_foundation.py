@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -13,7 +14,8 @@ from safetensors.torch import load_file
 from sketchseg.config import config_from_dict
 from sketchseg.errors import ConfigError, DataError
 from sketchseg.foundation import build_foundation
-from sketchseg.foundation.train import ContrastiveData, train_clip
+from sketchseg.foundation.data import ContrastiveData, MosaicLayout, fit_into, load_contrastive_data
+from sketchseg.foundation.train import center_patch_filters, region_features, train_clip
 from sketchseg.model.backbone import load_backbone
 from sketchseg.model.config import BackboneConfig
 
@@ -64,18 +66,72 @@ def test_pretrained_mode_round_trips_a_local_weights_file(tiny_data: dict, tmp_p
         assert torch.equal(saved[name], tensor), name
 
 
-def test_contrastive_training_lowers_the_loss() -> None:
+def test_contrastive_training_lowers_both_losses(tiny_data: dict) -> None:
     backbone = load_backbone(BackboneConfig(name="sketchseg-test", seed=1))
-    g = torch.Generator().manual_seed(0)
-    images = (torch.rand(16, 64, 64, generator=g) > 0.9).to(torch.uint8) * 255
-    captions = [
-        f"a sketch of a {w}" for w in "tree house sun car dog cat bird boat fence road cow kite bus man sea sky".split()
-    ]
-    data = ContrastiveData(images=images, captions=captions, kind=torch.zeros(16, dtype=torch.uint8))
-    cfg = cfg_for(max_steps=60, batch_size=16, lr=1e-3, warmup_steps=10, objects_fraction=0.0).foundation
+    visual = backbone.clip.visual
+    data = load_contrastive_data(tiny_data["root"], visual.image_size[0], visual.grid_size[0], mosaics=16, seed=0)
+    cfg = cfg_for(max_steps=80, batch_size=12, warmup_steps=5, mosaics_per_step=4).foundation
     result = train_clip(backbone.clip, backbone.tokenizer, data, cfg, progress=False)
-    assert result["steps"] == 60
+    assert result["steps"] == 80
     assert result["final_loss"] < result["first_loss"] - 0.5
+    assert result["final_region_loss"] < result["first_region_loss"] - 0.5
+    # the patch filters stay zero-mean
+    weight = backbone.clip.visual.conv1.weight
+    assert weight.mean(dim=(2, 3)).abs().max() < 1e-6
+
+
+def test_mosaic_cells_do_not_straddle_patches() -> None:
+    layout = MosaicLayout(7)
+    assert layout.block == 3 and layout.cells() == [(0, 0), (0, 4), (4, 0), (4, 4)]
+    index = layout.region_index()
+    assert index.shape == (4, 9) and len(set(index.flatten().tolist())) == 36
+    assert index[1].tolist() == [4, 5, 6, 11, 12, 13, 18, 19, 20]
+    # every cell's canvas box lies inside its own patches (256 canvas px / 7 patches)
+    patch = 256 / 7
+    for (r, c), (x0, y0, side) in zip(layout.cells(), layout.canvas_boxes(), strict=True):
+        assert c * patch <= x0 and x0 + side <= (c + 3) * patch
+        assert r * patch <= y0 and y0 + side <= (r + 3) * patch
+    with pytest.raises(ValueError, match="3x3"):
+        MosaicLayout(2)
+
+
+def test_region_features_average_each_cell() -> None:
+    patches = torch.arange(2 * 49 * 3, dtype=torch.float32).view(2, 49, 3)  # [M, K, D]
+    index = MosaicLayout(7).region_index()
+    out = region_features(patches, index)
+    assert out.shape == (8, 3)
+    assert torch.equal(out[5], patches[1, index[1]].mean(dim=0))
+
+
+def test_fit_into_keeps_the_object_inside_its_box() -> None:
+    rng = np.random.default_rng(0)
+    vector = np.array([[10, 20, 0], [110, 60, 0], [60, 220, 1]], dtype=np.float32)
+    for scale in (1.0, 0.5):
+        out = fit_into(vector, (100.0, 50.0, 60.0), scale, rng)
+        lo, hi = out[:, :2].min(axis=0), out[:, :2].max(axis=0)
+        assert np.isclose((hi - lo).max(), 60.0 * scale)
+        assert (lo >= [100.0 - 1e-4, 50.0 - 1e-4]).all()
+        assert (hi <= [160.0 + 1e-4, 110.0 + 1e-4]).all()
+        assert np.array_equal(out[:, 2], vector[:, 2])
+
+
+def test_center_patch_filters() -> None:
+    clip = load_backbone(BackboneConfig(name="sketchseg-test", seed=3)).clip
+    before = clip.visual.conv1.weight.detach().clone()
+    center_patch_filters(clip)
+    after = clip.visual.conv1.weight
+    assert after.mean(dim=(2, 3)).abs().max() < 1e-6
+    assert torch.allclose(after - before, -before.mean(dim=(2, 3), keepdim=True).expand_as(before))
+
+
+def test_contrastive_data_is_deterministic(tiny_data: dict) -> None:
+    a = load_contrastive_data(tiny_data["root"], 64, 4, mosaics=6, seed=5)
+    b = load_contrastive_data(tiny_data["root"], 64, 4, mosaics=6, seed=5, workers=2)
+    assert torch.equal(a.mosaic_images, b.mosaic_images) and torch.equal(a.object_images, b.object_images)
+    assert a.mosaic_labels.shape == (6, 4)
+    assert all(len(set(row.tolist())) == 4 for row in a.mosaic_labels)  # four different categories
+    assert a.summary()["mosaics"] == 6 and a.scene_images.shape[1:] == (64, 64)
+    assert isinstance(a, ContrastiveData) and a.layout == MosaicLayout(4)
 
 
 def test_bad_inputs(tiny_data: dict, tmp_path: Path) -> None:

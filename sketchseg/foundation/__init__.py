@@ -51,20 +51,25 @@ def build_foundation(cfg: Config, *, data_root: Path, out: Path, progress: bool 
     model_cfg = clip_config(fc.backbone, backbone.clip)
     report: dict = {"mode": fc.mode, "backbone": fc.backbone.name, "weights": backbone.weights}
     if fc.mode == "train":
-        from sketchseg.foundation.train import load_contrastive_data, train_clip
+        from sketchseg.foundation.data import load_contrastive_data
+        from sketchseg.foundation.train import train_clip
 
-        size = backbone.clip.visual.image_size
-        size = size[0] if isinstance(size, tuple) else size
-        data = load_contrastive_data(Path(data_root), size, workers=max(1, torch.get_num_threads()), seed=fc.seed)
-        log.info("foundation: %d scenes + %d objects", int((data.kind == 0).sum()), int((data.kind == 1).sum()))
-        report["training"] = train_clip(backbone.clip, backbone.tokenizer, data, fc, progress=progress)
-        report["training"].update(scenes=int((data.kind == 0).sum()), objects=int((data.kind == 1).sum()))
+        visual = backbone.clip.visual
+        size = visual.image_size[0] if isinstance(visual.image_size, tuple) else visual.image_size
+        data = load_contrastive_data(
+            Path(data_root), size, int(visual.grid_size[0]), object_variants=fc.object_variants,
+            mosaics=fc.mosaics, object_min_scale=fc.object_min_scale, mosaic_min_scale=fc.mosaic_min_scale,
+            seed=fc.seed, workers=max(1, torch.get_num_threads()), progress=progress,
+        )  # fmt: skip
+        log.info("foundation data: %s", data.summary())
+        report["training"] = train_clip(backbone.clip, backbone.tokenizer, data, fc, cfg.model, progress=progress)
+        report["training"].update(data.summary())
         report["weights"] = f"{fc.backbone.name} trained from scratch on synthetic sketches ({data_root})"
     with atomic_dir(out) as tmp:
         save_local_dir(backbone.clip, model_cfg, tmp)
         (tmp / "foundation.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     from sketchseg.foundation.report import zero_shot_report
 
-    report["zero_shot"] = zero_shot_report(out, Path(data_root), progress=progress)
+    report["zero_shot"] = zero_shot_report(out, Path(data_root), cfg.model, progress=progress)
     (out / "foundation.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report

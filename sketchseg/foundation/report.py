@@ -51,15 +51,21 @@ def retrieval(model: SketchSegModel, images: list[np.ndarray], captions: list[st
             "n": len(images)}  # fmt: skip
 
 
-def zero_shot_report(folder: Path, data_root: Path, progress: bool = False, limit: int = 0) -> dict:
-    """Retrieval on val and zero-shot segmentation on test for the foundation saved in ``folder``."""
+def zero_shot_report(
+    folder: Path, data_root: Path, model_cfg: ModelConfig | None = None, progress: bool = False, limit: int = 0
+) -> dict:
+    """Retrieval on val and zero-shot segmentation on test for the foundation saved in ``folder``; the v-v path has
+    ``model_cfg.vv_layers`` layers (default: the segmenter's default)."""
     from PIL import Image
 
     from sketchseg.data.fscoco import read_split
 
     backbone = BackboneConfig(name=f"local-dir:{folder}")
+    vv_layers = model_cfg.vv_layers if model_cfg is not None else None
     models = {
-        vv: SketchSegModel(ModelConfig(backbone=backbone, num_prompts=0, vv=vv, cross_attention=False)).eval()
+        vv: SketchSegModel(
+            ModelConfig(backbone=backbone, num_prompts=0, vv=vv, vv_layers=vv_layers, cross_attention=False)
+        ).eval()
         for vv in (True, False)
     }
     val = read_split(data_root, "val", on_error="skip")

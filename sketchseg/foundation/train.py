@@ -1,12 +1,19 @@
 """Training a small CLIP from scratch on synthetic sketches, the offline stand-in for a pretrained CLIP (SPEC §2, §6.2).
 
-Both towers are trained contrastively with open_clip's own ``ClipLoss`` on a mix of
-- isolated single-object sketches of the generator's ``objects`` part, captioned "a sketch of a {category}" (and a few
-  template variants), which teach the object concepts real CLIP learned from countless isolated objects, and
-- training scene sketches with their captions.
-Stroke and pixel labels are never used. Every image is decoded once, resized to the model's input size and kept in
-memory as uint8; captions are tokenised once. Recipe (STACK.md, measured): AdamW lr 1e-3, betas (0.9, 0.98),
-weight decay 0.1, linear warm-up then cosine decay, gradient clipping 1.0, horizontal flips, fp32.
+Both towers are trained with open_clip's ``ClipLoss`` on two kinds of pairs per step:
+
+* **global pairs**: training scene sketches with their captions, and isolated objects of distinct categories (shrunk
+  and placed at random, :mod:`sketchseg.foundation.data`) with "a sketch of a {category}" and a few variants;
+* **region pairs**: four-object mosaics, where the patch embeddings of each cell, taken from the path the segmenter
+  reads (the v-v path, SPEC §3.2) and averaged, are paired with the cell's object name (CLIM-style region-text
+  contrast). This is what makes the stand-in localise within minutes: scene captions alone teach the global token,
+  not the patch tokens. No label of a scene sketch is used.
+
+Sketches are mostly white paper. After every step the patch-embedding filters are re-centred to zero mean, which
+makes the patch tokens blind to the blank page; without it the tiny CLIP collapses with a short warm-up (the loss
+stays at ln(batch) for hundreds of steps, measured). Recipe otherwise as measured in STACK.md: AdamW lr 1e-3,
+betas (0.9, 0.98), weight decay 0.1, linear warm-up then cosine decay, gradient clipping 1.0, horizontal flips of
+global images, fp32.
 
 The step budget is ``max_steps``; ``minutes`` additionally caps wall-clock time (the cosine schedule is then laid out
 over the number of steps that fit, estimated from the first steps). For a reproducible run set ``minutes: 0``.
@@ -14,97 +21,90 @@ over the number of steps that fit, estimated from the first steps). For a reprod
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from sketchseg.config import FoundationConfig
 from sketchseg.errors import DataError
+from sketchseg.foundation.data import OBJECT_TEMPLATES, ContrastiveData, object_caption
+from sketchseg.model.config import ModelConfig
+from sketchseg.model.encoder import SketchEncoder
 from sketchseg.model.text import text_forward
 
 log = logging.getLogger(__name__)
 
-# "a sketch of {}" is the segmentation prompt (SPEC §3.4); the others add variety.
-OBJECT_TEMPLATES = ("a sketch of {}", "a sketch of a {}", "a drawing of a {}", "a {}")
 MEAN = (0.48145466, 0.4578275, 0.40821073)
 STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-@dataclass
-class ContrastiveData:
-    """Images as uint8 [N, S, S] and their captions; ``kind`` marks objects (1) and scenes (0)."""
-
-    images: torch.Tensor
-    captions: list[str]
-    kind: torch.Tensor
-
-
-def _load_resized(args: tuple[str, int]) -> np.ndarray:
-    path, size = args
-    with Image.open(path) as img:
-        return np.asarray(img.convert("L").resize((size, size), Image.Resampling.BICUBIC), dtype=np.uint8)
-
-
-def load_images(paths: list[Path], size: int, workers: int) -> torch.Tensor:
-    """Decode and resize every image once: uint8 [N, size, size]."""
-    jobs = [(str(p), size) for p in paths]
-    if workers > 1 and len(jobs) > 256:
-        with ProcessPoolExecutor(workers) as pool:
-            arrays = list(pool.map(_load_resized, jobs, chunksize=64))
-    else:
-        arrays = [_load_resized(j) for j in jobs]
-    return torch.from_numpy(np.stack(arrays)) if arrays else torch.zeros(0, size, size, dtype=torch.uint8)
-
-
-def load_contrastive_data(root: Path, size: int, workers: int, seed: int) -> ContrastiveData:
-    """Training scenes (train split) and every isolated object of ``root/objects``."""
-    from sketchseg.data.fscoco import read_split
-
-    scenes = read_split(root, "train", on_error="skip")
-    labels_file = root / "objects" / "labels.json"
-    if not labels_file.is_file():
-        raise DataError(
-            f"{labels_file}: missing; the offline foundation needs the synthetic generator's objects part "
-            "(sketchseg data synth --objects-per-category K), or use foundation.mode: pretrained"
-        )
-    labels: dict[str, str] = json.loads(labels_file.read_text(encoding="utf-8"))
-    rng = np.random.default_rng(seed)
-    object_ids = sorted(labels)
-    object_paths = [root / "objects" / "images" / f"{i}.png" for i in object_ids]
-    object_captions = [OBJECT_TEMPLATES[rng.integers(len(OBJECT_TEMPLATES))].format(labels[i]) for i in object_ids]
-    paths = [r.image_path for r in scenes] + object_paths
-    captions = [r.caption for r in scenes] + object_captions
-    kind = torch.tensor([0] * len(scenes) + [1] * len(object_paths), dtype=torch.uint8)
-    return ContrastiveData(images=load_images(paths, size, workers), captions=captions, kind=kind)
-
-
-def place_objects(imgs: torch.Tensor, min_scale: float, gen: torch.Generator) -> torch.Tensor:
-    """Shrink each isolated object [B, 1, S, S] by a random factor in [min_scale, 1] and move it to a random place
-    on white paper, so that object concepts are also learned at the size objects have in scenes."""
-    b = imgs.shape[0]
-    scale = min_scale + (1 - min_scale) * torch.rand(b, generator=gen)  # [B]
-    shift = (1 - scale)[:, None] * (2 * torch.rand(b, 2, generator=gen) - 1)  # [B, 2], keeps the object inside
-    theta = torch.zeros(b, 2, 3)
-    theta[:, 0, 0] = theta[:, 1, 1] = 1 / scale
-    theta[:, :, 2] = -shift / scale[:, None]
-    grid = F.affine_grid(theta, list(imgs.shape), align_corners=False)
-    ink = F.grid_sample(1 - imgs, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return 1 - ink
-
-
 def lr_at(step: int, total: int, warmup: int) -> float:
+    """Multiplier of the base learning rate: linear warm-up over ``warmup`` steps, then cosine decay to 0."""
     if step < warmup:
         return (step + 1) / warmup
     return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+@torch.no_grad()
+def center_patch_filters(clip: torch.nn.Module) -> None:
+    """Give every patch-embedding filter zero mean over its pixels (per input channel)."""
+    weight = clip.visual.conv1.weight  # [W, 3, p, p]
+    weight -= weight.mean(dim=(2, 3), keepdim=True)
+
+
+def region_features(patches: torch.Tensor, region_index: torch.Tensor) -> torch.Tensor:
+    """Mean patch embedding of each mosaic cell: patches [M, K, D], region_index [R, P] -> [M * R, D]."""
+    m, _, d = patches.shape
+    cells = patches[:, region_index.flatten()].view(m, *region_index.shape, d)  # [M, R, P, D]
+    return cells.mean(dim=2).reshape(-1, d)
+
+
+class _Sampler:
+    """Draws the images and caption tokens of one step, deterministically from ``gen``."""
+
+    def __init__(self, data: ContrastiveData, tokenizer: object, cfg: FoundationConfig, gen: torch.Generator) -> None:
+        self.data, self.gen = data, gen
+        n_cat = len(data.categories)
+        self.scene_tokens = tokenizer(data.scene_captions) if data.scene_captions else None  # [Ns, L]
+        captions = [object_caption(t, c) for c in data.categories for t in OBJECT_TEMPLATES]
+        self.object_tokens = tokenizer(captions).view(n_cat, len(OBJECT_TEMPLATES), -1)  # [C, T, L]
+        self.by_category = [torch.nonzero(data.object_labels == c).flatten() for c in range(n_cat)]
+        has_objects = len(data.object_labels) > 0
+        self.n_obj = int(round(cfg.batch_size * cfg.objects_fraction)) if has_objects else 0
+        if not data.scene_captions:
+            self.n_obj = cfg.batch_size if has_objects else 0
+        self.n_scene = cfg.batch_size - self.n_obj
+        mosaics = data.mosaic_images
+        self.n_mosaic = cfg.mosaics_per_step if mosaics is not None and len(mosaics) else 0
+        if self.n_obj + self.n_scene == 0 or (self.n_scene and not data.scene_captions):
+            raise DataError("no training images for the contrastive foundation (no scenes and no objects)")
+
+    def _randint(self, high: int, n: int) -> torch.Tensor:
+        return torch.randint(high, (n,), generator=self.gen)
+
+    def objects(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n_obj`` objects of distinct categories (as far as the categories go): images uint8, tokens."""
+        n_cat = len(self.by_category)
+        rounds = -(-self.n_obj // n_cat)
+        cats = torch.cat([torch.randperm(n_cat, generator=self.gen) for _ in range(rounds)])[: self.n_obj]
+        picks = [int(self.by_category[c][self._randint(len(self.by_category[c]), 1)]) for c in cats.tolist()]
+        templates = self._randint(len(OBJECT_TEMPLATES), self.n_obj)
+        return self.data.object_images[picks], self.object_tokens[cats, templates]
+
+    def scenes(self) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self._randint(len(self.data.scene_captions), self.n_scene)
+        return self.data.scene_images[idx], self.scene_tokens[idx]
+
+    def mosaics(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n_mosaic`` mosaics: images uint8 [M, S, S] and the tokens of their cells' names [M * 4, L]."""
+        idx = self._randint(len(self.data.mosaic_images), self.n_mosaic)
+        cats = self.data.mosaic_labels[idx].flatten()  # [M * 4]
+        templates = self._randint(len(OBJECT_TEMPLATES), len(cats))
+        return self.data.mosaic_images[idx], self.object_tokens[cats, templates]
 
 
 def train_clip(
@@ -112,22 +112,26 @@ def train_clip(
     tokenizer: object,
     data: ContrastiveData,
     cfg: FoundationConfig,
+    model_cfg: ModelConfig | None = None,
     progress: bool = True,
 ) -> dict:
-    """Contrastive training of both towers in place; returns {"steps", "seconds", "final_loss", "losses"}."""
+    """Contrastive training of both towers in place.
+
+    ``model_cfg`` chooses the patch path of the region loss (its ``vv`` and ``vv_layers``; default: the segmenter's
+    defaults). Returns {"steps", "seconds", "first_loss", "final_loss", "final_region_loss"}.
+    """
     from open_clip.loss import ClipLoss
     from tqdm import tqdm
 
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    tokens = tokenizer(data.captions)  # [N, 77]
-    obj_idx = torch.nonzero(data.kind == 1).flatten()
-    scene_idx = torch.nonzero(data.kind == 0).flatten()
-    n_obj = int(round(cfg.batch_size * cfg.objects_fraction)) if len(obj_idx) else 0
-    n_obj = min(n_obj, cfg.batch_size) if len(scene_idx) else cfg.batch_size
-    n_scene = cfg.batch_size - n_obj
-    if (n_obj and not len(obj_idx)) or (n_scene and not len(scene_idx)):
-        raise DataError("no training images for the contrastive foundation (empty objects and scenes)")
+    sampler = _Sampler(data, tokenizer, cfg, gen)
+    mc = model_cfg or ModelConfig()
+    path = ModelConfig(num_prompts=0, vv=mc.vv, vv_layers=mc.vv_layers, cross_attention=False)
+    encoder = SketchEncoder(clip.visual, path, text_dim=clip.text_projection.shape[-1])
+    region_index = data.layout.region_index() if sampler.n_mosaic and data.layout is not None else None
+    if sampler.n_mosaic and (region_index is None or data.layout.grid != encoder.grid[0]):
+        raise DataError(f"the mosaics were laid out for another patch grid than the model's {encoder.grid}")
     mean = torch.tensor(MEAN).view(1, 3, 1, 1)
     std = torch.tensor(STD).view(1, 3, 1, 1)
     params = [p for p in clip.parameters() if p.requires_grad]
@@ -139,42 +143,65 @@ def train_clip(
         betas=(0.9, 0.98),
     )
     loss_fn = ClipLoss()
+    if cfg.center_patch_filters:
+        center_patch_filters(clip)
     clip.train()
     total = cfg.max_steps
     budget = cfg.minutes * 60.0
     start = time.time()
     losses: list[float] = []
+    region_losses: list[float] = []
     bar = tqdm(total=total, desc="foundation", disable=not progress, unit="step")
     step = 0
     while step < total:
-        parts = []
-        if n_obj:
-            parts.append(obj_idx[torch.randint(len(obj_idx), (n_obj,), generator=gen)])
-        if n_scene:
-            parts.append(scene_idx[torch.randint(len(scene_idx), (n_scene,), generator=gen)])
-        idx = torch.cat(parts)
-        imgs = data.images[idx].float().div_(255.0).unsqueeze(1)  # [B, 1, S, S]
-        if n_obj and cfg.object_min_scale < 1.0:
-            imgs[:n_obj] = place_objects(imgs[:n_obj], cfg.object_min_scale, gen)
-        flip = torch.rand(len(idx), generator=gen) < 0.5
-        imgs[flip] = imgs[flip].flip(-1)
-        x = (imgs.expand(-1, 3, -1, -1) - mean) / std
+        images, tokens = [], []
+        if sampler.n_obj:
+            im, tok = sampler.objects()
+            images.append(im)
+            tokens.append(tok)
+        if sampler.n_scene:
+            im, tok = sampler.scenes()
+            images.append(im)
+            tokens.append(tok)
+        glob = torch.cat(images).float().div_(255.0).unsqueeze(1)  # [G, 1, S, S]
+        flip = torch.rand(len(glob), generator=gen) < 0.5
+        glob[flip] = glob[flip].flip(-1)
+        n_glob = len(glob)
+        batch = glob
+        if sampler.n_mosaic:
+            # mosaics are not flipped: a flip would swap the cells' names
+            mosaic_images, mosaic_tokens = sampler.mosaics()
+            batch = torch.cat([glob, mosaic_images.float().div_(255.0).unsqueeze(1)])  # [G + M, 1, S, S]
+        x = (batch.expand(-1, 3, -1, -1) - mean) / std  # [B, 3, S, S]
         for group in opt.param_groups:
             group["lr"] = cfg.lr * lr_at(step, total, cfg.warmup_steps)
-        img_f = F.normalize(clip.encode_image(x), dim=-1)
-        txt_f = F.normalize(text_forward(clip, tokens[idx]), dim=-1)
-        loss = loss_fn(img_f, txt_f, clip.logit_scale.exp())
+        scale = clip.logit_scale.exp()
+        feats = encoder(x, need_scene=True)
+        img_f = F.normalize(feats.scene[:n_glob], dim=-1)  # [G, D]
+        txt_f = F.normalize(text_forward(clip, torch.cat(tokens)), dim=-1)  # [G, D]
+        loss = loss_fn(img_f, txt_f, scale)
+        losses.append(float(loss.detach()))
+        if sampler.n_mosaic:
+            reg_f = F.normalize(region_features(feats.patches[n_glob:], region_index), dim=-1)  # [4M, D]
+            name_f = F.normalize(text_forward(clip, mosaic_tokens), dim=-1)  # [4M, D]
+            region_loss = loss_fn(reg_f, name_f, scale)
+            region_losses.append(float(region_loss.detach()))
+            loss = loss + cfg.region_weight * region_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         with torch.no_grad():
             clip.logit_scale.clamp_(0, math.log(100))
-        losses.append(float(loss.detach()))
+        if cfg.center_patch_filters:
+            center_patch_filters(clip)
         step += 1
         bar.update(1)
         if step % 20 == 0:
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+            shown = {"loss": f"{np.mean(losses[-20:]):.3f}"}
+            if region_losses:
+                shown["region"] = f"{np.mean(region_losses[-20:]):.3f}"
+            bar.set_postfix(shown)
         if budget > 0 and step == 20:
             # lay the cosine schedule out over the steps that fit in the time budget
             per_step = (time.time() - start) / step
@@ -188,9 +215,15 @@ def train_clip(
             break
     bar.close()
     clip.eval()
+
+    def tail(values: list[float], n: int) -> float | None:
+        return float(np.mean(values[-n:])) if values else None
+
     return {
         "steps": step,
         "seconds": round(time.time() - start, 1),
-        "final_loss": float(np.mean(losses[-50:])) if losses else None,
         "first_loss": float(np.mean(losses[:20])) if losses else None,
+        "final_loss": tail(losses, 50),
+        "first_region_loss": float(np.mean(region_losses[:20])) if region_losses else None,
+        "final_region_loss": tail(region_losses, 50),
     }
