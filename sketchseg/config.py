@@ -67,12 +67,12 @@ class FoundationConfig:
     out: str = "data/foundation"
     minutes: float = 9.0  # wall-clock budget of the offline training
     max_steps: int = 100_000
-    batch_size: int = 64
+    batch_size: int = 32  # global (image, text) pairs per step, beside the mosaics
     lr: float = 1e-3
     weight_decay: float = 0.1
     warmup_steps: int = 25
     center_patch_filters: bool = True  # zero-mean patch filters: without, the tiny CLIP collapses (measured)
-    objects_fraction: float = 0.375  # share of isolated-object sketches among the global pairs of a step
+    objects_fraction: float = 0.75  # share of isolated-object sketches among the global pairs of a step
     object_variants: int = 1  # renderings of every object, each shrunk and placed at random
     object_min_scale: float = 0.5  # objects are shrunk by a random factor in [this, 1] of the canvas
     mosaics: int = 4000  # four-object mosaics rendered once for the region loss (0: no region loss)
