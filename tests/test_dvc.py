@@ -96,7 +96,7 @@ def test_end_to_end_repro_on_tiny_parameters(tmp_path: Path) -> None:
     repro does nothing; `dvc metrics show` reads the results; `dvc exp run -S` reruns the training only."""
     repo = fresh_clone(tmp_path)
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["foundation"].update(minutes=0, max_steps=4, batch_size=8, warmup_steps=2)
+    params["foundation"].update(minutes=0, max_steps=4, batch_size=8, warmup_steps=2, mosaics=16)
     params["foundation"]["backbone"]["name"] = "sketchseg-test"
     params["train"].update(epochs=1, batch_size=4, max_steps_per_epoch=2, val_max_sketches=4, threads=1)
     params["eval"].update(max_sketches=4, overlays=2)

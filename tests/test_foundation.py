@@ -24,7 +24,7 @@ torch.set_num_threads(1)
 
 def cfg_for(**foundation):
     base = {"mode": "train", "backbone": {"name": "sketchseg-test", "seed": 2}, "minutes": 0, "max_steps": 3,
-            "batch_size": 8, "warmup_steps": 2}  # fmt: skip
+            "mosaics": 16, "batch_size": 8, "warmup_steps": 2}  # fmt: skip
     base.update(foundation)
     return config_from_dict({"foundation": base})
 
@@ -145,6 +145,10 @@ def test_bad_inputs(tiny_data: dict, tmp_path: Path) -> None:
         build_foundation(cfg_for(backbone={"name": "ViT-Nope"}), data_root=tiny_data["root"], out=tmp_path / "g")
     with pytest.raises(ConfigError, match="foundation.mode"):
         cfg_for(mode="download")
+    with pytest.raises(ConfigError, match="foundation.object_min_scale"):
+        cfg_for(object_min_scale=0.0)
+    with pytest.raises(ConfigError, match="foundation.mosaics_per_step"):
+        cfg_for(mosaics_per_step=-1)
 
 
 def test_quick_gelu_survives_the_local_dir_format(tiny_data: dict, tmp_path: Path) -> None:
