@@ -23,17 +23,9 @@ from prefect.cache_policies import NO_CACHE
 
 from sketchseg import tracking
 from sketchseg.config import Config, load_config
+from sketchseg.train.trainer import resolve_foundation
 
 SUMMARY_KEY = "train-summary"
-
-
-def resolve_foundation(cfg: Config, foundation: str | None) -> Path | None:
-    """The foundation folder: ``foundation`` when given, else ``foundation.out`` when it holds a foundation model
-    (the DVC stage ``foundation`` wrote it), else None (the configured ``model.backbone``)."""
-    if foundation:
-        return Path(foundation)
-    default = Path(cfg.foundation.out)
-    return default if (default / "open_clip_config.json").is_file() else None
 
 
 @task(name="caption-statistics", cache_policy=NO_CACHE)

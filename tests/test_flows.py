@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.train_flow import resolve_foundation, summary_markdown
+from flows.train_flow import summary_markdown
 from sketchseg import tracking
 from sketchseg.config import config_from_dict
 from sketchseg.errors import ConfigError
+from sketchseg.train.trainer import resolve_foundation
 from tests.servers import BIN, background, base_env, mlflow_server, prefect_server, wait_http
 
 

@@ -18,6 +18,7 @@ def write_params(path: Path, shards: Path, out: Path, **train) -> Path:
     params = {
         "data": {"shards": str(shards)},
         "model": {"backbone": {"name": "sketchseg-test", "seed": 3}},
+        "foundation": {"out": str(path.parent / "no-foundation")},  # train model.backbone, not ./data/foundation
         "train": {"out": str(out), "epochs": 1, "batch_size": 4, "lr": 0.01, "warmup_steps": 1,
                   "val_max_sketches": 4, "threads": 1, **train},
     }  # fmt: skip

@@ -17,7 +17,9 @@ HELP = "train the sketch encoder (two-level, DDP under torchrun when --nproc > 1
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameters file (default params.yaml)")
     p.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
-    p.add_argument("--foundation", type=Path, default=None, help="foundation CLIP folder (open_clip local-dir)")
+    p.add_argument("--foundation", type=Path, default=None,
+                   help="foundation CLIP folder (open_clip local-dir; default: foundation.out when it holds one, "
+                        "else model.backbone)")  # fmt: skip
     p.add_argument("--shards", type=Path, default=None, help="shards folder (default: data.shards)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: train.out)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
@@ -75,6 +77,9 @@ def launch(
     cfg = load_config(params, overrides)
     n = resolve_nproc(cfg.train.nproc if nproc is None else nproc)
     out_dir = Path(out or cfg.train.out)
+    from sketchseg.train.trainer import resolve_foundation
+
+    foundation = resolve_foundation(cfg, foundation)
     if n == 1 and "WORLD_SIZE" not in os.environ:
         from sketchseg.train.trainer import train
 

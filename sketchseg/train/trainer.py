@@ -48,6 +48,15 @@ from sketchseg.train.step import TwoLevelStep
 log = logging.getLogger(__name__)
 
 
+def resolve_foundation(cfg: Config, foundation: str | Path | None) -> Path | None:
+    """The foundation folder: ``foundation`` when given, else ``foundation.out`` when it holds a foundation model
+    (the DVC stage ``foundation`` wrote it), else None (the configured ``model.backbone``)."""
+    if foundation:
+        return Path(foundation)
+    default = Path(cfg.foundation.out)
+    return default if (default / "open_clip_config.json").is_file() else None
+
+
 def model_config_for(cfg: Config, foundation: str | Path | None):
     """The run's ModelConfig, with the backbone taken from a foundation folder when one is given."""
     model_cfg = cfg.model
