@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -116,19 +118,25 @@ def _load_resized(job: tuple[str, int]) -> np.ndarray:
     return np.asarray(out, dtype=np.uint8)
 
 
-def load_images(paths: list[Path], size: int, workers: int = 1, progress: bool = False) -> torch.Tensor:
-    """Decode every image once and resize it (bicubic) to ``size``: uint8 [N, size, size]."""
-    jobs = [(str(p), size) for p in paths]
+def _map_images(
+    fn: Callable[[Any], np.ndarray], jobs: list, size: int, workers: int, progress: bool, desc: str
+) -> torch.Tensor:
+    """``fn`` over ``jobs`` (in ``workers`` processes for large lists), stacked: uint8 [N, size, size]."""
     show = progress and sys.stderr.isatty()
     if workers > 1 and len(jobs) > 512:
         with ProcessPoolExecutor(workers) as pool:
-            arrays = list(tqdm(pool.map(_load_resized, jobs, chunksize=128), total=len(jobs), desc="decode",
-                               unit="img", disable=not show, leave=False))  # fmt: skip
+            arrays = list(tqdm(pool.map(fn, jobs, chunksize=64), total=len(jobs), desc=desc, unit="img",
+                               disable=not show, leave=False))  # fmt: skip
     else:
-        arrays = [_load_resized(j) for j in tqdm(jobs, desc="decode", unit="img", disable=not show, leave=False)]
+        arrays = [fn(j) for j in tqdm(jobs, desc=desc, unit="img", disable=not show, leave=False)]
     if not arrays:
         return torch.zeros(0, size, size, dtype=torch.uint8)
     return torch.from_numpy(np.stack(arrays))  # [N, size, size]
+
+
+def load_images(paths: list[Path], size: int, workers: int = 1, progress: bool = False) -> torch.Tensor:
+    """Decode every image once and resize it (bicubic) to ``size``: uint8 [N, size, size]."""
+    return _map_images(_load_resized, [(str(p), size) for p in paths], size, workers, progress, "decode")
 
 
 def read_objects(root: Path) -> tuple[list[np.ndarray], list[str]]:
@@ -181,17 +189,7 @@ def _render(job: tuple[np.ndarray, int]) -> np.ndarray:
 
 
 def _render_all(vectors: list[np.ndarray], size: int, workers: int, progress: bool, desc: str) -> torch.Tensor:
-    jobs = [(v, size) for v in vectors]
-    show = progress and sys.stderr.isatty()
-    if workers > 1 and len(jobs) > 512:
-        with ProcessPoolExecutor(workers) as pool:
-            arrays = list(tqdm(pool.map(_render, jobs, chunksize=64), total=len(jobs), desc=desc, unit="img",
-                               disable=not show, leave=False))  # fmt: skip
-    else:
-        arrays = [_render(j) for j in tqdm(jobs, desc=desc, unit="img", disable=not show, leave=False)]
-    if not arrays:
-        return torch.zeros(0, size, size, dtype=torch.uint8)
-    return torch.from_numpy(np.stack(arrays))  # [N, size, size]
+    return _map_images(_render, [(v, size) for v in vectors], size, workers, progress, desc)
 
 
 def render_pools(
