@@ -32,6 +32,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from sketchseg.config import FoundationConfig
 from sketchseg.data.strokes import CANVAS, RASTER, rasterise, split_strokes
 from sketchseg.errors import DataError
 
@@ -249,10 +250,10 @@ def load_contrastive_data(
     size: int,
     grid: int,
     *,
-    object_variants: int = 2,
-    mosaics: int = 2000,
-    object_min_scale: float = 0.3,
-    mosaic_min_scale: float = 0.6,
+    object_variants: int = FoundationConfig.object_variants,
+    mosaics: int = FoundationConfig.mosaics,
+    object_min_scale: float = FoundationConfig.object_min_scale,
+    mosaic_min_scale: float = FoundationConfig.mosaic_min_scale,
     seed: int = 0,
     workers: int = 1,
     progress: bool = False,
