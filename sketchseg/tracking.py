@@ -475,17 +475,24 @@ def input_example() -> pd.DataFrame:
 
 
 def pip_requirements() -> list[str]:
-    """Pinned requirements of the pyfunc model (explicit, so logging does not infer them). The environment must
-    also have sketchseg installed (serve with ``--env-manager local`` from the project's environment)."""
+    """Pinned requirements of the pyfunc model (explicit, so logging does not infer them). sketchseg itself travels
+    with the model (:func:`code_paths`)."""
     from importlib.metadata import PackageNotFoundError, version
 
     reqs = []
-    for dist in ("mlflow", "torch", "torchvision", "open_clip_torch", "numpy", "pandas", "pillow", "safetensors"):
+    dists = ("mlflow", "torch", "torchvision", "open_clip_torch", "numpy", "pandas", "pillow", "safetensors", "tqdm",
+             "pyyaml")  # fmt: skip
+    for dist in dists:
         try:
             reqs.append(f"{dist}=={version(dist)}")
         except PackageNotFoundError:
             reqs.append(dist)
     return reqs
+
+
+def code_paths() -> list[str]:
+    """The sketchseg package, bundled with the model so that it loads and serves where sketchseg is not installed."""
+    return [str(Path(__file__).resolve().parent)]
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -600,6 +607,7 @@ def register_checkpoint(
                 signature=_model_signature(),
                 input_example=input_example(),
                 pip_requirements=pip_requirements(),
+                code_paths=code_paths(),
                 registered_model_name=name,
                 await_registration_for=60,
             )

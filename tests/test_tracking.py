@@ -234,6 +234,52 @@ def test_registry_round_trip_and_champion_alias(tmp_path: Path, checkpoints: dic
         model.predict(pd.DataFrame({"image": ["not base64!"], "categories": ["tree"]}))
 
 
+# A Python process in which the installed (editable) sketchseg is hidden: only the model's bundled copy can serve it.
+HIDDEN_SKETCHSEG = """
+import sys
+sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in str(getattr(f, "__module__", ""))]
+sys.path[:] = [p for p in sys.path if p not in ("", {repo!r})]
+try:
+    import sketchseg
+except ModuleNotFoundError:
+    pass
+else:
+    raise SystemExit("sketchseg is still importable from " + str(sketchseg.__file__))
+import json, mlflow.pyfunc, pandas as pd
+model = mlflow.pyfunc.load_model({model_dir!r})
+out = model.predict(pd.DataFrame({{"image": [{image!r}], "categories": ["kite, tree, person"]}}))
+import sketchseg
+print(json.dumps({{"labels": out["labels"][0], "from": sketchseg.__file__}}))
+"""
+
+
+def test_registered_model_carries_sketchseg_code(tmp_path: Path, checkpoints: dict, fixtures_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    import mlflow
+
+    uri = sqlite_uri(tmp_path)
+    reg = tracking.register_checkpoint(checkpoints["a"], run_id=finished_run(uri), test_miou=0.3, uri=uri)
+    mlflow.set_tracking_uri(uri)
+    try:
+        model_dir = mlflow.artifacts.download_artifacts(reg.model_uri, dst_path=str(tmp_path / "model"))
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert (Path(model_dir) / "code" / "sketchseg" / "model" / "segmenter.py").is_file()
+    path = fixtures_dir / "sketch_2.png"
+    repo = str(Path(__file__).resolve().parents[1])
+    script = HIDDEN_SKETCHSEG.format(repo=repo, model_dir=model_dir, image=tracking.encode_image_file(path))
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=work, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:] + res.stdout[-500:]
+    answer = json.loads(res.stdout.strip().splitlines()[-1])
+    assert answer["from"].startswith(str(Path(model_dir).resolve())) or "/code/sketchseg/" in answer["from"]
+    expected = Segmenter.from_checkpoint(checkpoints["a"]).segment(path, categories=["kite", "tree", "person"])
+    assert np.array_equal(tracking.decode_labels(answer["labels"]), expected.labels)
+
+
 def test_labels_encoding_round_trip() -> None:
     labels = np.array([[-1, 0, 1], [2, -1, 254]], dtype=np.int16)
     assert np.array_equal(tracking.decode_labels(tracking.encode_labels(labels)), labels)
