@@ -1,0 +1,86 @@
+"""Fine-tuning headroom diagnostics: patch label fractions, the grid oracle and the label probe."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sketchseg.errors import ConfigError, DataError
+from sketchseg.eval.evaluate import EvalSample, make_eval_sample
+from sketchseg.eval.headroom import ProbeConfig, fit_label_probe, grid_oracle, patch_label_fractions
+from sketchseg.model.config import BackboneConfig, ModelConfig
+from sketchseg.model.network import SketchSegModel
+
+
+def stroke(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+    return np.array([[x0, y0, 0.0], [x1, y1, 1.0]])
+
+
+def two_object_sample(long_top_right: bool = True) -> EvalSample:
+    """A 'tree' stroke in the top-right quarter of the canvas and a shorter 'house' stroke in the bottom-left one."""
+    vector = np.concatenate([stroke(140, 20, 240, 20), stroke(20, 200, 60, 200)])
+    return make_eval_sample("s", vector, ["tree", "house"])
+
+
+def counts(sample: EvalSample) -> tuple[int, int]:
+    labels = sample.raster.label_map(sample.stroke_labels, background=-1)
+    return int((labels == 0).sum()), int((labels == 1).sum())
+
+
+def test_label_fractions_sit_in_the_right_cells() -> None:
+    sample = two_object_sample()
+    frac = patch_label_fractions(sample, (2, 2))  # [C, rows, cols]
+    assert frac.shape == (2, 2, 2)
+    n_tree, n_house = counts(sample)
+    cell = (512 // 2) ** 2
+    # tree: row 0 (top), column 1 (right) only; house: row 1, column 0 only (a transposed grid would fail here)
+    assert frac[0, 0, 1] * cell == pytest.approx(n_tree, rel=1e-5)
+    assert frac[1, 1, 0] * cell == pytest.approx(n_house, rel=1e-5)
+    assert float(frac.sum()) * cell == pytest.approx(n_tree + n_house, rel=1e-5)
+
+
+def test_grid_oracle_is_exact_when_objects_have_their_own_cells() -> None:
+    summary = grid_oracle([two_object_sample()], (2, 2))
+    assert summary["acc_p"] == 1.0 and summary["miou"] == 1.0
+
+
+def test_grid_oracle_with_one_cell_predicts_the_majority_by_hand() -> None:
+    sample = two_object_sample()
+    n_tree, n_house = counts(sample)
+    assert n_tree > n_house
+    summary = grid_oracle([sample], (1, 1))
+    share = n_tree / (n_tree + n_house)
+    assert summary["acc_p"] == pytest.approx(share)
+    assert summary["miou"] == pytest.approx(share / 2)  # IoU(tree) = share, IoU(house) = 0
+
+
+def test_grid_oracle_needs_samples() -> None:
+    with pytest.raises(DataError, match="empty"):
+        grid_oracle([], (2, 2))
+
+
+def test_label_probe_lowers_its_loss_and_trains_only_the_mode_parameters() -> None:
+    torch.manual_seed(0)
+    model = SketchSegModel(ModelConfig(backbone=BackboneConfig(name="sketchseg-test", seed=3), finetune="ln+vpt"))
+    samples = [two_object_sample()]
+    vector = np.concatenate([stroke(20, 30, 100, 30), stroke(150, 180, 230, 240)])
+    samples.append(make_eval_sample("t", vector, ["house", "tree"]))
+    text_before = {n: p.clone() for n, p in model.clip.named_parameters() if not n.startswith("visual.")}
+    conv_before = model.clip.visual.conv1.weight.clone()
+    history = fit_label_probe(model, samples, ProbeConfig(epochs=30, lr=1e-2, batch_size=2))
+    assert len(history) == 30
+    assert history[-1] < 0.85 * history[0], history
+    assert torch.equal(model.clip.visual.conv1.weight, conv_before)  # not a LayerNorm or a prompt: frozen
+    for name, param in model.clip.named_parameters():
+        if name in text_before:
+            assert torch.equal(param, text_before[name]), name
+    assert not model.training
+
+
+def test_label_probe_rejects_bad_input() -> None:
+    with pytest.raises(ConfigError, match="positive"):
+        ProbeConfig(epochs=0)
+    model = SketchSegModel(ModelConfig(backbone=BackboneConfig(name="sketchseg-test", seed=3)))
+    with pytest.raises(DataError, match="no annotated sketch"):
+        fit_label_probe(model, [], ProbeConfig(epochs=1))
