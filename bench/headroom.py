@@ -10,7 +10,7 @@ On the test split, scored by the evaluation protocol (test mIoU / Acc@P, %):
 - ``ours_optimal``: the trained model of ``--train-dir`` when it exists.
 
 Usage: python bench/headroom.py [--params params.yaml] [--foundation data/foundation] [--shards data/shards]
-       [--train-dir data/train] [--modes ln+vpt full] [--epochs 15] [--test-max 0] [--probe-test-half]
+       [--train-dir data/train] [--modes ln+vpt full] [--epochs 60] [--test-max 0] [--probe-test-half]
        [--threads 2]
 """
 
@@ -48,7 +48,7 @@ def main() -> None:
     ap.add_argument("--shards", default="data/shards")
     ap.add_argument("--train-dir", default="data/train")
     ap.add_argument("--modes", nargs="*", default=["ln+vpt", "full"])
-    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--test-max", type=int, default=0, help="test sketches scored (0 = all)")
     ap.add_argument("--probe-test-half", action="store_true", help="fit probes on val + half of test too")
     ap.add_argument("--threads", type=int, default=2)
