@@ -1,13 +1,14 @@
 """The one typed configuration of a sketchseg run, loaded from ``params.yaml``.
 
 Sections: ``data`` (dataset source and preparation), ``foundation`` (the CLIP the method starts from), ``model``
-(the encoder, :class:`sketchseg.model.config.ModelConfig`), ``train``, ``eval``. Unknown keys are errors, so a typo in
-params.yaml never goes unnoticed. Relative paths are relative to the working directory (the repository for DVC).
+(the encoder, :class:`sketchseg.model.config.ModelConfig`), ``train``, ``eval``. Unknown keys and values of the wrong type
+(in params.yaml or in ``-S key=value`` overrides) are errors that name the parameter, so a typo never goes unnoticed. Relative paths are relative to the working directory (the repository for DVC).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -162,6 +163,37 @@ class Config:
         return dataclasses.asdict(self)
 
 
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """``value`` checked against the field type ``hint`` (bool, int, float, str, lists/tuples of them, ``X | None``).
+    Integers are accepted for floats, and so are numeric strings: YAML 1.1 reads ``1e-4`` (no dot) as a string."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        return _coerce(value, options[0], where) if len(options) == 1 else value
+    if origin in (list, tuple):
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        items = [_coerce(v, args[0] if args else Any, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    expected = {bool: "true or false", int: "an integer", str: "a string"}
+    if hint in expected:
+        if isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
+            return value
+        raise ConfigError(f"{where}: expected {expected[hint]}, got {value!r}")
+    return value
+
+
 def _build(cls: type, data: Any, where: str) -> Any:
     """Instantiate dataclass ``cls`` from a mapping, recursing into dataclass-typed fields."""
     if data is None:
@@ -179,7 +211,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
         if dataclasses.is_dataclass(hint):
             kwargs[name] = _build(hint, value, f"{where}.{name}")
         else:
-            kwargs[name] = value
+            kwargs[name] = _coerce(value, hint, f"{where}.{name}")
     try:
         return cls(**kwargs)
     except TypeError as exc:
@@ -214,5 +246,10 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
         if "=" not in item:
             raise ConfigError(f"override {item!r}: expected key=value, e.g. train.epochs=3")
         key, value = item.split("=", 1)
-        set_override(data, key.strip(), yaml.safe_load(value))
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            hint = f"{key}='\"...\"'"
+            raise ConfigError(f"override {item!r}: the value is not valid YAML; quote strings, e.g. {hint}") from None
+        set_override(data, key.strip(), parsed)
     return config_from_dict(data)
