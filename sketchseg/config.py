@@ -1,8 +1,9 @@
 """The one typed configuration of a sketchseg run, loaded from ``params.yaml``.
 
 Sections: ``data`` (dataset source and preparation), ``foundation`` (the CLIP the method starts from), ``model``
-(the encoder, :class:`sketchseg.model.config.ModelConfig`), ``train``, ``eval``. Unknown keys and values of the wrong type
-(in params.yaml or in ``-S key=value`` overrides) are errors that name the parameter, so a typo never goes unnoticed. Relative paths are relative to the working directory (the repository for DVC).
+(the encoder, :class:`sketchseg.model.config.ModelConfig`), ``train``, ``eval``. Unknown keys and values of the
+wrong type (in params.yaml or in ``-S key=value`` overrides) are errors that name the parameter, so a typo never goes
+unnoticed. Relative paths are relative to the working directory (the repository for DVC).
 """
 
 from __future__ import annotations
