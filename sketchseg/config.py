@@ -128,6 +128,8 @@ class TrainConfig:
     max_steps_per_epoch: int = 0  # 0 = the whole training split
     val_max_sketches: int = 0  # 0 = the whole validation split
     flip: bool = True
+    # finetune full: keep the patch filters zero-mean (null: when the foundation's are; sketchseg.model.finetune)
+    center_patch_filters: bool | None = None
     threads: int = 0
     seed: int = 0
     loss: LossParams = field(default_factory=LossParams)

@@ -84,3 +84,29 @@ def test_label_probe_rejects_bad_input() -> None:
     model = SketchSegModel(ModelConfig(backbone=BackboneConfig(name="sketchseg-test", seed=3)))
     with pytest.raises(DataError, match="no annotated sketch"):
         fit_label_probe(model, [], ProbeConfig(epochs=1))
+
+
+def test_filters_stay_centred_only_where_they_train_and_were_centred() -> None:
+    from sketchseg.foundation.train import center_patch_filters
+    from sketchseg.model.finetune import keep_filters_centred
+
+    backbone = BackboneConfig(name="sketchseg-test", seed=3)
+    assert not keep_filters_centred(SketchSegModel(ModelConfig(backbone=backbone, finetune="ln+vpt")), True)
+    full = SketchSegModel(ModelConfig(backbone=backbone, finetune="full"))
+    assert not keep_filters_centred(full)  # random filters are not zero-mean
+    assert keep_filters_centred(full, True)
+    with torch.no_grad():
+        center_patch_filters(full.clip)
+    assert keep_filters_centred(full) and not keep_filters_centred(full, False)
+
+
+@pytest.mark.parametrize("centre", [None, False])
+def test_full_probe_keeps_centred_filters_centred(centre: bool | None) -> None:
+    from sketchseg.foundation.train import center_patch_filters
+
+    model = SketchSegModel(ModelConfig(backbone=BackboneConfig(name="sketchseg-test", seed=3), finetune="full"))
+    with torch.no_grad():
+        center_patch_filters(model.clip)
+    fit_label_probe(model, [two_object_sample()], ProbeConfig(epochs=3, lr=1e-2, center_patch_filters=centre))
+    drift = float(model.clip.visual.conv1.weight.mean(dim=(2, 3)).abs().max())
+    assert (drift < 1e-6) if centre is None else (drift > 1e-4)

@@ -119,3 +119,26 @@ def test_short_training_lowers_loss_and_beats_untrained_model(tmp_path: Path) ->
     assert summary["best_val_miou"] > summary["initial_val_miou"] + 0.005
     taus = [r["tau"] for r in steps(tmp_path / "out")]
     assert len(set(taus)) > 1  # τ is learned: it moves every step
+
+
+def filter_means(model_file: Path) -> float:
+    """Largest |mean| of a patch-embedding filter (per input channel) of a saved model."""
+    weight = read_checkpoint(model_file)["state_dict"]["clip.visual.conv1.weight"]  # [W, 3, p, p]
+    return float(weight.mean(dim=(2, 3)).abs().max())
+
+
+@pytest.mark.slow
+def test_full_finetuning_keeps_patch_filters_zero_mean_when_asked(tiny_data: dict, tmp_path: Path) -> None:
+    # The random test backbone's filters are not zero-mean, so `null` (auto) leaves them alone and `true` centres them.
+    runs = {}
+    for name, centre in (("auto", None), ("centred", True)):
+        params = write_params(tmp_path / f"{name}.yaml", tiny_data["shards"], tmp_path / name, max_steps_per_epoch=2,
+                              center_patch_filters=centre)  # fmt: skip
+        text = yaml.safe_load(params.read_text())
+        text["model"]["finetune"] = "full"
+        params.write_text(yaml.safe_dump(text))
+        res = run_cli("train", "--params", str(params), "--nproc", "1")
+        assert res.returncode == 0, res.stderr
+        runs[name] = filter_means(tmp_path / name / "models" / "last.pt")
+    assert runs["centred"] < 1e-6
+    assert runs["auto"] > 1e-3

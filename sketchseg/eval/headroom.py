@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from sketchseg.errors import ConfigError, DataError
 from sketchseg.eval.evaluate import EvalSample, model_input
 from sketchseg.eval.metrics import SegmentationEvaluator
-from sketchseg.model.finetune import trainable_parameters
+from sketchseg.foundation.train import center_patch_filters
+from sketchseg.model.finetune import keep_filters_centred, trainable_parameters
 from sketchseg.model.network import SketchSegModel
 from sketchseg.model.similarity import upsample_maps
 
@@ -66,6 +67,7 @@ class ProbeConfig:
     batch_size: int = 16
     temperature: float = 0.05
     seed: int = 0
+    center_patch_filters: bool | None = None  # as train.center_patch_filters
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.temperature <= 0:
@@ -111,6 +113,7 @@ def fit_label_probe(
     images = model_input([s.image for s in samples], model.image_size)  # [N, 1, S, S]
     targets = [(s.vocabulary, patch_label_fractions(s, model.encoder.grid)) for s in samples]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+    centre_filters = keep_filters_centred(model, cfg.center_patch_filters)
     history = []
     for _ in tqdm(range(cfg.epochs), desc="label probe", disable=not progress, leave=False):
         model.train()
@@ -122,6 +125,9 @@ def fit_label_probe(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if centre_filters:
+                with torch.no_grad():
+                    center_patch_filters(model.clip)
             total += float(loss.detach())
             batches += 1
         history.append(total / batches)

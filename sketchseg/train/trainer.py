@@ -36,10 +36,11 @@ from PIL import Image
 
 from sketchseg.config import Config
 from sketchseg.errors import CheckpointError, ConfigError
+from sketchseg.foundation.train import center_patch_filters
 from sketchseg.io_utils import atomic_file
 from sketchseg.model.checkpoint import save_checkpoint
 from sketchseg.model.config import BackboneConfig
-from sketchseg.model.finetune import trainable_parameters
+from sketchseg.model.finetune import keep_filters_centred, trainable_parameters
 from sketchseg.model.network import SketchSegModel
 from sketchseg.train import distributed as dist_utils
 from sketchseg.train.losses import LossConfig
@@ -172,6 +173,9 @@ def train(
         runner = step_module
     params = trainable_parameters(model)
     optimizer = torch.optim.AdamW(params.values(), lr=tc.lr, weight_decay=tc.weight_decay, betas=(0.9, 0.98))
+    centre_filters = keep_filters_centred(model, tc.center_patch_filters)
+    if centre_filters and ctx.is_main:
+        log.info("patch-embedding filters kept zero-mean after every step (train.center_patch_filters)")
 
     n_train = count_train_samples(shards)
     global_batch = tc.batch_size * world
@@ -270,6 +274,9 @@ def train(
             if tc.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(list(params.values()), tc.grad_clip)
             optimizer.step()
+            if centre_filters:
+                with torch.no_grad():
+                    center_patch_filters(model.clip)
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             global_step += 1
