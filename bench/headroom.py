@@ -32,8 +32,8 @@ from sketchseg.model.checkpoint import load_model
 from sketchseg.model.network import SketchSegModel
 from sketchseg.train.trainer import model_config_for
 
-# Learning rates that fit without collapsing (measured: full fine-tuning of the tiny CLIP at 3e-4 collapses to
-# uniform maps; LayerNorm + prompt parameters need a larger step).
+# LayerNorm + prompt parameters need a larger step than the whole tower (full: patch filters kept zero-mean, as in
+# training; sketchseg.model.finetune).
 PROBE_LR = {"ln+vpt": 1e-2, "ln": 1e-2, "vpt": 1e-2, "full": 1e-4}
 
 
@@ -54,6 +54,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    torch.manual_seed(0)  # the prompts are initialised at random
     cfg = load_config(args.params)
     fit_on = samples_from_shards(args.shards, "val")
     test = samples_from_shards(args.shards, "test", args.test_max)
