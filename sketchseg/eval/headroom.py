@@ -35,9 +35,8 @@ from sketchseg.model.similarity import upsample_maps
 def patch_label_fractions(sample: EvalSample, grid: tuple[int, int]) -> torch.Tensor:
     """Fraction of each patch's pixels that carry each category: [C, rows, cols], C = the sample's vocabulary size.
 
-    The 512x512 label map is split into ``grid`` cells of equal size (the raster side must be a multiple of the grid,
-    as 512 is of 7 and 14 up to rounding: cells are taken by adaptive average pooling). A patch without strokes sums
-    to 0.
+    The 512x512 label map is cut into ``grid`` cells by adaptive average pooling (cells of 73-74 pixels for a 7x7
+    grid, as the model's patches cover the resized sketch). A patch without strokes sums to 0.
     """
     labels = sample.raster.label_map(sample.stroke_labels, background=-1)  # [H, W]
     classes = len(sample.vocabulary)
