@@ -93,6 +93,16 @@ def test_resumed_run_equals_uninterrupted_run(tiny_data: dict, tmp_path: Path) -
     res = run_cli("train", "--params", str(params), "--out", str(part), "--resume")
     assert res.returncode == 0, res.stderr
     assert len(steps(part)) == 4
+    # --resume where no checkpoint exists says so, and starts afresh without keeping the folder's stale step log
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    (stale / "steps.jsonl").write_text('{"step": 99, "loss": 0.0}\n')
+    res = run_cli("train", "--params", str(params), "--out", str(stale), "--resume")
+    assert res.returncode == 0, res.stderr
+    assert f"no checkpoint at {stale / 'checkpoints' / 'last.pt'}" in res.stderr
+    assert [s["step"] for s in steps(stale)] == [1, 2, 3, 4]
+    res = run_cli("train", "--params", str(params), "--out", str(tmp_path / "typo"), "--resume")
+    assert res.returncode == 0 and "--resume: no checkpoint at" in res.stderr
 
 
 @pytest.mark.slow

@@ -212,7 +212,9 @@ def train(
         history, best = state["history"], state["best"]
         if ctx.is_main:
             log.info("resumed from %s at epoch %d (step %d)", last_ckpt, start_epoch, global_step)
-    elif ctx.is_main and out.exists() and not resume:
+    elif ctx.is_main:  # a fresh start: outputs of an earlier run must not mix with this one's
+        if resume:
+            log.warning("--resume: no checkpoint at %s; training starts from epoch 1", last_ckpt)
         for sub in ("checkpoints", "models"):
             shutil.rmtree(out / sub, ignore_errors=True)
         (out / "steps.jsonl").unlink(missing_ok=True)
