@@ -15,9 +15,10 @@ from sketchseg.config import config_from_dict
 from sketchseg.errors import ConfigError, DataError
 from sketchseg.foundation import build_foundation
 from sketchseg.foundation.data import ContrastiveData, MosaicLayout, fit_into, load_contrastive_data
-from sketchseg.foundation.train import center_patch_filters, region_features, train_clip
+from sketchseg.foundation.train import region_features, train_clip
 from sketchseg.model.backbone import load_backbone
 from sketchseg.model.config import BackboneConfig
+from sketchseg.model.finetune import center_patch_filters
 
 torch.set_num_threads(1)
 

@@ -87,8 +87,7 @@ def test_label_probe_rejects_bad_input() -> None:
 
 
 def test_filters_stay_centred_only_where_they_train_and_were_centred() -> None:
-    from sketchseg.foundation.train import center_patch_filters
-    from sketchseg.model.finetune import keep_filters_centred
+    from sketchseg.model.finetune import center_patch_filters, keep_filters_centred
 
     backbone = BackboneConfig(name="sketchseg-test", seed=3)
     assert not keep_filters_centred(SketchSegModel(ModelConfig(backbone=backbone, finetune="ln+vpt")), True)
@@ -102,7 +101,7 @@ def test_filters_stay_centred_only_where_they_train_and_were_centred() -> None:
 
 @pytest.mark.parametrize("centre", [None, False])
 def test_full_probe_keeps_centred_filters_centred(centre: bool | None) -> None:
-    from sketchseg.foundation.train import center_patch_filters
+    from sketchseg.model.finetune import center_patch_filters
 
     model = SketchSegModel(ModelConfig(backbone=BackboneConfig(name="sketchseg-test", seed=3), finetune="full"))
     with torch.no_grad():

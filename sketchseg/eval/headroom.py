@@ -26,8 +26,7 @@ import torch.nn.functional as F
 from sketchseg.errors import ConfigError, DataError
 from sketchseg.eval.evaluate import EvalSample, model_input
 from sketchseg.eval.metrics import SegmentationEvaluator
-from sketchseg.foundation.train import center_patch_filters
-from sketchseg.model.finetune import keep_filters_centred, trainable_parameters
+from sketchseg.model.finetune import center_patch_filters, keep_filters_centred, trainable_parameters
 from sketchseg.model.network import SketchSegModel
 from sketchseg.model.similarity import upsample_maps
 
@@ -125,8 +124,7 @@ def fit_label_probe(
             loss.backward()
             optimizer.step()
             if centre_filters:
-                with torch.no_grad():
-                    center_patch_filters(model.clip)
+                center_patch_filters(model.clip)
             total += float(loss.detach())
             batches += 1
         history.append(total / batches)

@@ -34,6 +34,7 @@ from sketchseg.errors import DataError
 from sketchseg.foundation.data import OBJECT_TEMPLATES, ContrastiveData, object_caption
 from sketchseg.model.config import ModelConfig
 from sketchseg.model.encoder import SketchEncoder
+from sketchseg.model.finetune import center_patch_filters
 from sketchseg.model.text import text_forward
 
 log = logging.getLogger(__name__)
@@ -47,13 +48,6 @@ def lr_at(step: int, total: int, warmup: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
     return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
-
-
-@torch.no_grad()
-def center_patch_filters(clip: torch.nn.Module) -> None:
-    """Give every patch-embedding filter zero mean over its pixels (per input channel)."""
-    weight = clip.visual.conv1.weight  # [W, 3, p, p]
-    weight -= weight.mean(dim=(2, 3), keepdim=True)
 
 
 def region_features(patches: torch.Tensor, region_index: torch.Tensor) -> torch.Tensor:

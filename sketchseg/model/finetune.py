@@ -18,6 +18,7 @@ decides, the training loops re-centre after every optimiser step.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from sketchseg.errors import ConfigError
@@ -50,6 +51,13 @@ def configure_trainable(model: nn.Module, mode: str) -> None:
 def trainable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
     """Name -> parameter of everything that will be trained."""
     return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+
+@torch.no_grad()
+def center_patch_filters(clip: nn.Module) -> None:
+    """Give every patch-embedding filter zero mean over its pixels (per input channel)."""
+    weight = clip.visual.conv1.weight  # [W, 3, p, p]
+    weight -= weight.mean(dim=(2, 3), keepdim=True)
 
 
 def keep_filters_centred(model: nn.Module, setting: bool | None = None) -> bool:

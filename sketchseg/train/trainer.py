@@ -36,11 +36,10 @@ from PIL import Image
 
 from sketchseg.config import Config
 from sketchseg.errors import CheckpointError, ConfigError
-from sketchseg.foundation.train import center_patch_filters
 from sketchseg.io_utils import atomic_file
 from sketchseg.model.checkpoint import save_checkpoint
 from sketchseg.model.config import BackboneConfig
-from sketchseg.model.finetune import keep_filters_centred, trainable_parameters
+from sketchseg.model.finetune import center_patch_filters, keep_filters_centred, trainable_parameters
 from sketchseg.model.network import SketchSegModel
 from sketchseg.train import distributed as dist_utils
 from sketchseg.train.losses import LossConfig
@@ -277,8 +276,7 @@ def train(
                 torch.nn.utils.clip_grad_norm_(list(params.values()), tc.grad_clip)
             optimizer.step()
             if centre_filters:
-                with torch.no_grad():
-                    center_patch_filters(model.clip)
+                center_patch_filters(model.clip)
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             global_step += 1
