@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -10,7 +11,10 @@ import pytest
 import torch
 import yaml
 
+from sketchseg.config import Config
+from sketchseg.errors import CheckpointError
 from sketchseg.model.checkpoint import read_checkpoint
+from sketchseg.train.trainer import check_resumable, config_changes, foundation_digest
 from tests.conftest import run_cli
 
 
@@ -93,6 +97,18 @@ def test_resumed_run_equals_uninterrupted_run(tiny_data: dict, tmp_path: Path) -
     res = run_cli("train", "--params", str(params), "--out", str(part), "--resume")
     assert res.returncode == 0, res.stderr
     assert len(steps(part)) == 4
+    # a changed training parameter is refused before anything is written; a longer run is allowed
+    before = (part / "checkpoints" / "last.pt").read_bytes()
+    changed = write_params(tmp_path / "lr.yaml", tiny_data["shards"], part, epochs=2, max_steps_per_epoch=2, lr=0.02)
+    res = run_cli("train", "--params", str(changed), "--resume")
+    assert res.returncode == 2, res.stderr
+    assert "cannot resume, parameters changed since the checkpoint (train.lr: 0.01 -> 0.02)" in res.stderr
+    assert (part / "checkpoints" / "last.pt").read_bytes() == before and len(steps(part)) == 4
+    longer = write_params(tmp_path / "long.yaml", tiny_data["shards"], part, epochs=3, max_steps_per_epoch=2)
+    res = run_cli("train", "--params", str(longer), "--resume")
+    assert res.returncode == 0, res.stderr
+    assert "train.epochs changed 2 -> 3" in res.stderr
+    assert [s["step"] for s in steps(part)] == [1, 2, 3, 4, 5, 6]
     # --resume where no checkpoint exists says so, and starts afresh without keeping the folder's stale step log
     stale = tmp_path / "stale"
     stale.mkdir()
@@ -152,3 +168,27 @@ def test_full_finetuning_keeps_patch_filters_zero_mean_when_asked(tiny_data: dic
         runs[name] = filter_means(tmp_path / name / "models" / "last.pt")
     assert runs["centred"] < 1e-6
     assert runs["auto"] > 1e-3
+
+
+def test_check_resumable_refuses_changed_parameters_and_foundation(tmp_path: Path) -> None:
+    cfg = Config()
+    saved = {"config": cfg.to_dict(), "foundation_sha1": None}
+    check_resumable(saved, cfg, None, tmp_path / "last.pt")  # same run: fine
+    moved = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, out="elsewhere", threads=1, epochs=9))
+    check_resumable(saved, moved, None, tmp_path / "last.pt")  # where, how fast and how long: fine
+    other = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, templates=("a drawing of {}",), vv=False))
+    assert config_changes(saved["config"], other.to_dict()) == {
+        "model.templates": (["a sketch of {}"], ["a drawing of {}"]),
+        "model.vv": (True, False),
+    }
+    with pytest.raises(CheckpointError, match=r"model.templates: \['a sketch of \{\}'\] -> \['a drawing of \{\}'\]"):
+        check_resumable(saved, other, None, tmp_path / "last.pt")
+    folder = tmp_path / "foundation"
+    folder.mkdir()
+    (folder / "open_clip_config.json").write_text("{}")
+    first = foundation_digest(folder)
+    assert first is not None and len(first) == 40
+    (folder / "open_clip_config.json").write_text("{ }")
+    assert foundation_digest(folder) != first
+    with pytest.raises(CheckpointError, match="the foundation model differs"):
+        check_resumable({**saved, "foundation_sha1": first}, cfg, foundation_digest(folder), tmp_path / "last.pt")

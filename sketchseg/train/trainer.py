@@ -121,6 +121,59 @@ def _write_json(path: Path, data: Any) -> None:
         fh.write("\n")
 
 
+# What a resumed run may change: where it writes, the threads and loader workers it uses, and how many epochs it runs.
+RESUMABLE_CHANGES = frozenset({"train.out", "train.threads", "train.num_workers", "train.epochs"})
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
+    return flat
+
+
+def config_changes(saved: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Parameters of the ``model`` and ``train`` sections whose value differs: {"train.lr": (saved, current)}."""
+    old = _flatten({k: saved.get(k, {}) for k in ("model", "train")})
+    new = _flatten({k: current.get(k, {}) for k in ("model", "train")})
+    return {k: (old.get(k), new.get(k)) for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)}
+
+
+def foundation_digest(folder: str | Path | None) -> str | None:
+    """SHA-1 over the files of a foundation folder (names and bytes); None without a foundation."""
+    if folder is None:
+        return None
+    digest = hashlib.sha1()
+    for path in sorted(p for p in Path(folder).iterdir() if p.is_file()):
+        digest.update(path.name.encode())
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_resumable(state: dict[str, Any], cfg: Config, foundation_sha: str | None, where: Path) -> None:
+    """Raise when the checkpoint ``state`` was written by a run this one cannot continue (config or foundation)."""
+    fix = f"restore them, or train afresh: drop --resume or pick another train.out than {where.parent.parent}"
+    if "config" not in state:
+        log.warning("%s: written before configs were stored in checkpoints; its parameters are not checked", where)
+    else:
+        changes = config_changes(state["config"], cfg.to_dict())
+        fatal = {k: v for k, v in changes.items() if k not in RESUMABLE_CHANGES}
+        if fatal:
+            listed = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in fatal.items())
+            raise CheckpointError(f"{where}: cannot resume, parameters changed since the checkpoint ({listed}); {fix}")
+        if "train.epochs" in changes:
+            old, new = changes["train.epochs"]
+            log.warning("train.epochs changed %s -> %s: the learning-rate schedule is rescaled from here on", old, new)
+    saved_sha = state.get("foundation_sha1", foundation_sha)
+    if saved_sha != foundation_sha:
+        raise CheckpointError(f"{where}: cannot resume, the foundation model differs from the checkpoint's; {fix}")
+
+
 def count_train_samples(shards: Path) -> int:
     from sketchseg.data.shards import read_index
 
@@ -153,6 +206,7 @@ def train(
     use_bf16 = tc.precision == "bf16" or (tc.precision == "auto" and ctx.device.type == "cuda")
 
     model = SketchSegModel(model_config_for(cfg, foundation)).to(ctx.device)
+    foundation_sha = foundation_digest(foundation)
     loss_cfg = LossConfig(
         margin=tc.loss.margin,
         distance=tc.loss.distance,
@@ -198,6 +252,7 @@ def train(
     last_ckpt = ckpt_dir / "last.pt"
     if resume and last_ckpt.is_file():
         state = torch.load(last_ckpt, map_location=ctx.device, weights_only=False)
+        check_resumable(state, cfg, foundation_sha, last_ckpt)
         missing = set(params) - set(state["trainable"])
         if missing:
             raise CheckpointError(f"{last_ckpt}: does not hold parameters {sorted(missing)[:3]}...; config changed?")
@@ -320,6 +375,7 @@ def train(
                 "best": best,
                 "initial_val_miou": initial_val,
                 "config": cfg.to_dict(),
+                "foundation_sha1": foundation_sha,
             }
             _save_atomic(state, ckpt_dir / f"epoch-{epoch + 1:03d}.pt")
             _save_atomic(state, last_ckpt)
