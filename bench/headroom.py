@@ -3,15 +3,16 @@
 On the test split, scored by the evaluation protocol (test mIoU / Acc@P, %):
 - ``grid_oracle``: each patch of the model's grid predicts its ground-truth label fractions (the grid's ceiling);
 - ``clip_surgery``: the foundation zero-shot with v-v attention (the baseline of the target);
-- ``probe_<mode>``: the trainable parameters of fine-tuning mode <mode> fitted to the per-patch ground-truth labels of
-  the validation sketches (supervision far stronger than captions; :mod:`sketchseg.eval.headroom`); with
-  ``--probe-test-half`` also to the second half of the test sketches (the test participants' styles), and every row is
-  then scored on the first half only;
+- ``probe_<mode>``: the trainable parameters of fine-tuning mode <mode> fitted to per-patch ground-truth labels
+  (supervision far stronger than captions; :mod:`sketchseg.eval.headroom`): of ``--probe-scenes`` new labelled scenes
+  drawn by the generator in the training participants' styles (synthetic data; default 1500), or with
+  ``--probe-scenes 0`` of the validation sketches. ``--probe-test-half`` adds the second half of the test sketches (the
+  test participants' styles), and every row is then scored on the first half only;
 - ``ours_optimal``: the trained model of ``--train-dir`` when it exists.
 
 Usage: python bench/headroom.py [--params params.yaml] [--foundation data/foundation] [--shards data/shards]
-       [--train-dir data/train] [--modes ln+vpt full] [--epochs 60] [--test-max 0] [--probe-test-half]
-       [--threads 2]
+       [--source data/source] [--probe-scenes 1500] [--train-dir data/train] [--modes ln+vpt full] [--epochs 10]
+       [--test-max 0] [--probe-test-half] [--threads 2]
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import torch
 
 from sketchseg.config import load_config
 from sketchseg.eval.evaluate import evaluate_model, samples_from_shards
-from sketchseg.eval.headroom import ProbeConfig, fit_label_probe, grid_oracle
+from sketchseg.eval.headroom import ProbeConfig, fit_label_probe, grid_oracle, labelled_training_scenes
 from sketchseg.eval.report import baseline_model
 from sketchseg.model.checkpoint import load_model
 from sketchseg.model.network import SketchSegModel
@@ -46,9 +47,11 @@ def main() -> None:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--foundation", default="data/foundation")
     ap.add_argument("--shards", default="data/shards")
+    ap.add_argument("--source", default="data/source", help="the synthetic dataset (its synth.json)")
+    ap.add_argument("--probe-scenes", type=int, default=1500, help="new labelled training scenes (0 = val sketches)")
     ap.add_argument("--train-dir", default="data/train")
     ap.add_argument("--modes", nargs="*", default=["ln+vpt", "full"])
-    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--test-max", type=int, default=0, help="test sketches scored (0 = all)")
     ap.add_argument("--probe-test-half", action="store_true", help="fit probes on val + half of test too")
     ap.add_argument("--threads", type=int, default=2)
@@ -56,13 +59,21 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)  # the prompts are initialised at random
     cfg = load_config(args.params)
-    fit_on = samples_from_shards(args.shards, "val")
+    if args.probe_scenes:
+        fit_on = labelled_training_scenes(args.source, args.probe_scenes)
+    else:
+        fit_on = samples_from_shards(args.shards, "val")
     test = samples_from_shards(args.shards, "test", args.test_max)
     if args.probe_test_half:
         half = len(test) // 2
         fit_on, test = fit_on + test[half:], test[:half]
     start = time.time()
-    out: dict = {"foundation": args.foundation, "probe_sketches": len(fit_on), "test_sketches": len(test)}
+    out: dict = {
+        "foundation": args.foundation,
+        "probe_fit": f"{args.probe_scenes} generated training scenes" if args.probe_scenes else "val sketches",
+        "probe_sketches": len(fit_on),
+        "test_sketches": len(test),
+    }
 
     surgery = baseline_model("clip_surgery", args.foundation, cfg)
     out["grid"] = list(surgery.encoder.grid)

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from sketchseg.errors import ConfigError, DataError
 from sketchseg.eval.evaluate import EvalSample, make_eval_sample
-from sketchseg.eval.headroom import ProbeConfig, fit_label_probe, grid_oracle, patch_label_fractions
+from sketchseg.eval.headroom import (
+    ProbeConfig,
+    fit_label_probe,
+    grid_oracle,
+    labelled_training_scenes,
+    patch_label_fractions,
+)
 from sketchseg.model.config import BackboneConfig, ModelConfig
 from sketchseg.model.network import SketchSegModel
 
@@ -109,3 +118,29 @@ def test_full_probe_keeps_centred_filters_centred(centre: bool | None) -> None:
     fit_label_probe(model, [two_object_sample()], ProbeConfig(epochs=3, lr=1e-2, center_patch_filters=centre))
     drift = float(model.clip.visual.conv1.weight.detach().mean(dim=(2, 3)).abs().max())
     assert (drift < 1e-6) if centre is None else (drift > 1e-4)
+
+
+def test_labelled_training_scenes_are_new_scenes_of_training_participants(tiny_data: dict, tmp_path) -> None:
+    root = tiny_data["root"]
+    meta = json.loads((root / "synth.json").read_text())
+    trainers = sorted(n for n, split in meta["participant_splits"].items() if split["train"] > 0)
+    scenes = labelled_training_scenes(root, 2 * len(trainers))
+    assert sorted({s.id.split("_")[0] for s in scenes}) == trainers
+    assert {s.id.split("_")[1] for s in scenes} == {"g10000", "g10001"}
+    assert set().union(*(s.vocabulary for s in scenes)) <= set(meta["seen_categories"])
+    again = labelled_training_scenes(root, 2 * len(trainers))
+    for a, b in zip(scenes, again, strict=True):
+        assert np.array_equal(a.image, b.image) and a.stroke_labels == b.stroke_labels
+    # the generator in the dataset's own styles: from index 0 it redraws the dataset's training sketches exactly
+    first = labelled_training_scenes(root, len(trainers), first_index=0)
+    checked = 0
+    for sample in first:
+        name = sample.id.split("_")[0]
+        written = root / "train" / "sketches" / name / f"{name}_0000.png"
+        if written.is_file():  # sketch 0 of this participant went to train (not val)
+            assert np.array_equal(np.asarray(Image.open(written).convert("L")), sample.image)
+            assert not np.array_equal(sample.image, scenes[first.index(sample)].image)
+            checked += 1
+    assert checked >= 2
+    with pytest.raises(DataError, match="synth.json: not found"):
+        labelled_training_scenes(tmp_path, 3)

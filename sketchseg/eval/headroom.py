@@ -8,23 +8,27 @@ Two bounds tell whether a segmentation target is within reach of a foundation an
 - **label probe**: the trainable parameters of a fine-tuning mode fitted to per-patch ground-truth labels of annotated
   sketches (cross-entropy over each sketch's own categories, on cosine maps as at inference). Pixel labels are far
   stronger supervision than captions, so what the probe reaches on held-out sketches bounds what caption-supervised
-  fine-tuning of the same parameters can reach.
+  fine-tuning of the same parameters can reach. On the synthetic dataset the probe can fit as many labelled scenes as
+  wanted, drawn anew by the generator in the training participants' styles (:func:`labelled_training_scenes`); a few
+  hundred annotated sketches understate the bound.
 
 A diagnostic only: the method never trains on stroke or pixel labels.
 """
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from sketchseg.errors import ConfigError, DataError
-from sketchseg.eval.evaluate import EvalSample, model_input
+from sketchseg.eval.evaluate import EvalSample, make_eval_sample, model_input
 from sketchseg.eval.metrics import SegmentationEvaluator
 from sketchseg.model.finetune import center_patch_filters, keep_filters_centred, trainable_parameters
 from sketchseg.model.network import SketchSegModel
@@ -41,6 +45,35 @@ def patch_label_fractions(sample: EvalSample, grid: tuple[int, int]) -> torch.Te
     classes = len(sample.vocabulary)
     one_hot = torch.from_numpy(np.stack([labels == c for c in range(classes)]).astype(np.float32))  # [C, H, W]
     return F.adaptive_avg_pool2d(one_hot[None], grid)[0]  # [C, rows, cols]
+
+
+def labelled_training_scenes(source: str | Path, count: int, first_index: int = 10_000) -> list[EvalSample]:
+    """``count`` new labelled scenes of the synthetic dataset in ``source`` (its ``synth.json``): the training
+    participants' styles in turn, seen categories only, scene indices from ``first_index`` on (none of the dataset's).
+    """
+    from sketchseg.data.synth.scene import make_scene
+    from sketchseg.data.synth.writer import participant_names
+
+    meta_file = Path(source) / "synth.json"
+    if not meta_file.is_file():
+        raise DataError(
+            f"{meta_file}: not found; labelled training scenes need the synthetic dataset (data.source: synthetic), "
+            "or fit the probe on the validation sketches instead"
+        )
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    names = participant_names(int(meta["participants_count"]))
+    trainers = [names.index(n) for n, split in meta["participant_splits"].items() if split["train"] > 0]
+    if count < 1 or not trainers:
+        raise DataError(f"{meta_file}: no training participant, or count {count} < 1")
+    seen = list(meta["seen_categories"])
+    out = []
+    for i in range(count):
+        participant = trainers[i % len(trainers)]
+        index = first_index + i // len(trainers)
+        scene = make_scene(int(meta["seed"]), participant, index, seen)
+        sid = f"{names[participant]}_g{index}"
+        out.append(make_eval_sample(sid, scene.vector(), list(scene.labels), f"{meta_file}:{sid}"))
+    return out
 
 
 def grid_oracle(samples: Sequence[EvalSample], grid: tuple[int, int], upsample: str = "bicubic") -> dict:
