@@ -9,11 +9,17 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 import yaml
 
 from sketchseg.config import Config
 from sketchseg.errors import CheckpointError
 from sketchseg.model.checkpoint import read_checkpoint
+from sketchseg.model.config import BackboneConfig, ModelConfig
+from sketchseg.model.finetune import trainable_parameters
+from sketchseg.model.network import SketchSegModel
+from sketchseg.train.losses import LossConfig
+from sketchseg.train.step import TwoLevelStep
 from sketchseg.train.trainer import check_resumable, config_changes, foundation_digest
 from tests.conftest import run_cli
 
@@ -192,3 +198,32 @@ def test_check_resumable_refuses_changed_parameters_and_foundation(tmp_path: Pat
     assert foundation_digest(folder) != first
     with pytest.raises(CheckpointError, match="the foundation model differs"):
         check_resumable({**saved, "foundation_sha1": first}, cfg, foundation_digest(folder), tmp_path / "last.pt")
+
+
+def test_bf16_autocast_step_matches_fp32() -> None:
+    """train.precision: bf16 runs the step under autocast (CPU here, as on GPU): the encoder computes in bfloat16, the
+    loss stays float32 and close to fp32, and every trainable parameter receives a float32 gradient of the same
+    direction."""
+    torch.manual_seed(0)
+    model = SketchSegModel(ModelConfig(backbone=BackboneConfig(name="sketchseg-test", seed=3), prompt_dropout=0.0))
+    step = TwoLevelStep(model, LossConfig())
+    x = (torch.rand(4, 1, *model.image_size, generator=torch.Generator().manual_seed(0)) > 0.05).float()
+    captions = ["a tree and a house", "a dog on grass", "a car on a road", "a sun over a house"]
+    categories = [["tree", "house"], ["dog", "grass"], ["car", "road"], ["sun", "house"]]
+    results = {}
+    for precision in ("fp32", "bf16"):
+        model.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            patches = model.encode_sketch(x, need_scene=False).patches
+            loss, _ = step(x, captions, categories)
+        loss.backward()
+        grads = {n: p.grad for n, p in trainable_parameters(model).items()}
+        assert patches.dtype == (torch.bfloat16 if precision == "bf16" else torch.float32)
+        assert loss.dtype == torch.float32 and torch.isfinite(loss)
+        assert all(g is not None and g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads.values())
+        results[precision] = (float(loss), grads)
+    (loss32, g32), (loss16, g16) = results["fp32"], results["bf16"]
+    assert loss16 != loss32 and loss16 == pytest.approx(loss32, rel=1e-2)
+    for name, g in g32.items():
+        if g.norm() > 0:
+            assert F.cosine_similarity(g.flatten(), g16[name].flatten(), dim=0) > 0.99, name
