@@ -166,6 +166,18 @@ class Config:
         return dataclasses.asdict(self)
 
 
+def flatten(data: dict[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:
+    """Nested mapping -> {"a.b.c": leaf}; lists and other non-mapping values are leaves."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{sep}{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, name, sep))
+        else:
+            flat[name] = value
+    return flat
+
+
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     """``value`` checked against the field type ``hint`` (bool, int, float, str, lists/tuples of them, ``X | None``).
     Integers are accepted for floats, and so are numeric strings: YAML 1.1 reads ``1e-4`` (no dot) as a string."""

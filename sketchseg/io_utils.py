@@ -1,4 +1,4 @@
-"""Atomic output: write into a temporary sibling, then rename into place.
+"""Atomic output: write into a temporary sibling, then rename into place; and file fingerprints.
 
 An interrupted job therefore never leaves a directory or file that looks complete.
 """
@@ -6,6 +6,7 @@ An interrupted job therefore never leaves a directory or file that looks complet
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -54,3 +55,12 @@ def atomic_file(target: str | os.PathLike[str], mode: str = "w", encoding: str |
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

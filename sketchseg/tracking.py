@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import io
 import json
 import logging
@@ -53,8 +52,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
+from sketchseg.config import flatten  # noqa: E402
 from sketchseg.errors import CheckpointError, InputError, SketchsegError  # noqa: E402
-from sketchseg.io_utils import atomic_file  # noqa: E402
+from sketchseg.io_utils import atomic_file, file_sha256  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -192,18 +192,6 @@ def write_plot_tables(train_dir: str | Path, eval_dir: str | Path) -> dict[str, 
         "train_history": write_json(eval_dir / "train_history.json", history_table(read_history(train_dir))),
         "tau_steps": write_json(eval_dir / "tau_steps.json", tau_table(read_steps(train_dir))),
     }
-
-
-def flatten(data: dict[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:
-    """Nested mapping -> {"a.b.c": leaf}; lists and other non-mapping values are leaves."""
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{sep}{key}" if prefix else str(key)
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, name, sep))
-        else:
-            flat[name] = value
-    return flat
 
 
 def param_value(value: Any) -> str:
@@ -510,14 +498,6 @@ class Registration:
     previous_champion: str | None  # version that held the alias before, if any
     previous_miou: float | None
     model_uri: str
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _version_miou(client, version) -> float | None:

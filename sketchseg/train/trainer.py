@@ -34,9 +34,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from sketchseg.config import Config
+from sketchseg.config import Config, flatten
 from sketchseg.errors import CheckpointError, ConfigError
-from sketchseg.io_utils import atomic_file
+from sketchseg.io_utils import atomic_file, file_sha256
 from sketchseg.model.checkpoint import save_checkpoint
 from sketchseg.model.config import BackboneConfig
 from sketchseg.model.finetune import center_patch_filters, keep_filters_centred, trainable_parameters
@@ -125,34 +125,19 @@ def _write_json(path: Path, data: Any) -> None:
 RESUMABLE_CHANGES = frozenset({"train.out", "train.threads", "train.num_workers", "train.epochs"})
 
 
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
-    return flat
-
-
 def config_changes(saved: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     """Parameters of the ``model`` and ``train`` sections whose value differs: {"train.lr": (saved, current)}."""
-    old = _flatten({k: saved.get(k, {}) for k in ("model", "train")})
-    new = _flatten({k: current.get(k, {}) for k in ("model", "train")})
+    old, new = ({k: tree.get(k, {}) for k in ("model", "train")} for tree in (saved, current))
+    old, new = ({k: list(v) if isinstance(v, tuple) else v for k, v in flatten(t).items()} for t in (old, new))
     return {k: (old.get(k), new.get(k)) for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)}
 
 
 def foundation_digest(folder: str | Path | None) -> str | None:
-    """SHA-1 over the files of a foundation folder (names and bytes); None without a foundation."""
+    """SHA-1 over the names and SHA-256 of the files of a foundation folder; None without a foundation."""
     if folder is None:
         return None
-    digest = hashlib.sha1()
-    for path in sorted(p for p in Path(folder).iterdir() if p.is_file()):
-        digest.update(path.name.encode())
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
+    files = sorted(p for p in Path(folder).iterdir() if p.is_file())
+    return hashlib.sha1("".join(f"{p.name}:{file_sha256(p)}\n" for p in files).encode()).hexdigest()
 
 
 def check_resumable(state: dict[str, Any], cfg: Config, foundation_sha: str | None, where: Path) -> None:
