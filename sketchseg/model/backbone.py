@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,18 @@ class _DropRandomInitWarning(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "No pretrained weights loaded" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def quiet_random_init() -> Iterator[None]:
+    """Silence open_clip's "Model initialized randomly" warning while a model is built whose weights are loaded
+    (or stated) by sketchseg right after."""
+    quiet = _DropRandomInitWarning()
+    logging.getLogger().addFilter(quiet)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(quiet)
 
 
 @dataclass
@@ -84,9 +97,7 @@ def load_backbone(cfg: BackboneConfig) -> Backbone:
         if looks_like_path and not Path(pretrained).is_file():
             raise CheckpointError(f"{pretrained}: weights file not found; pass an existing file or an open_clip tag")
     fork = torch.random.fork_rng(devices=[]) if pretrained is None else contextlib.nullcontext()
-    quiet = _DropRandomInitWarning()
-    logging.getLogger().addFilter(quiet)
-    with fork:
+    with fork, quiet_random_init():
         if pretrained is None:
             torch.manual_seed(cfg.seed)
         try:
@@ -106,8 +117,6 @@ def load_backbone(cfg: BackboneConfig) -> Backbone:
                 f"could not load pretrained weights {pretrained!r} for {name}: {type(exc).__name__}: {exc}. "
                 "Without network, download the weights elsewhere and pass the local file as pretrained"
             ) from None
-        finally:
-            logging.getLogger().removeFilter(quiet)
     clip.eval()
     tokenizer = open_clip.get_tokenizer(name)
     log.debug("backbone %s loaded", name)

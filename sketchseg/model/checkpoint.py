@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from sketchseg.errors import CheckpointError
-from sketchseg.model.backbone import Backbone, _register_packaged_configs, describe_weights
+from sketchseg.model.backbone import Backbone, _register_packaged_configs, describe_weights, quiet_random_init
 from sketchseg.model.config import BackboneConfig, ModelConfig
 from sketchseg.model.network import SketchSegModel
 
@@ -107,7 +107,8 @@ def load_model(path: str | Path) -> SketchSegModel:
         tmp.write_text(json.dumps(payload["clip_config"]))
         os.replace(tmp, target)
         open_clip.add_model_config(target)
-    clip = open_clip.create_model(name, pretrained=None, device="cpu", output_dict=False)
+    with quiet_random_init():  # the checkpoint's weights are loaded below
+        clip = open_clip.create_model(name, pretrained=None, device="cpu", output_dict=False)
     backbone = Backbone(clip=clip, tokenizer=open_clip.get_tokenizer(name), weights="")
     model = SketchSegModel(cfg, backbone=backbone)
     try:
