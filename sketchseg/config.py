@@ -60,6 +60,9 @@ class DataConfig:
         return Path(self.synthetic_root if self.source == "synthetic" else self.fscoco_root)
 
 
+RENDER_STYLES = ("sketch", "clipart")
+
+
 @dataclass
 class FoundationConfig:
     """The CLIP the method fine-tunes: open_clip pretrained weights, or a small CLIP trained here (offline)."""
@@ -80,6 +83,9 @@ class FoundationConfig:
     mosaics: int = 4000  # four-object mosaics rendered once for the region loss (0: no region loss)
     mosaics_per_step: int = 12
     mosaic_min_scale: float = 0.6  # objects fill [this, 1] of their mosaic cell
+    # how placed objects and mosaics are drawn: sketch (the benchmark's thin lines) | clipart (thick outlines,
+    # closed shapes filled: another visual domain, like the photos real CLIP learned from; sketchseg.foundation.data)
+    render: str = "sketch"
     region_weight: float = 1.0  # weight of the region-name loss beside the global loss
     threads: int = 0  # torch threads; 0 = all cores
     seed: int = 0
@@ -87,6 +93,8 @@ class FoundationConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("train", "pretrained"):
             raise ConfigError(f"foundation.mode={self.mode!r}: choose train or pretrained")
+        if self.render not in RENDER_STYLES:
+            raise ConfigError(f"foundation.render={self.render!r}: choose {' or '.join(RENDER_STYLES)}")
         if not 0.0 <= self.objects_fraction <= 1.0:
             raise ConfigError(f"foundation.objects_fraction={self.objects_fraction}: must lie in [0, 1]")
         for name in ("object_min_scale", "mosaic_min_scale"):

@@ -12,9 +12,18 @@ import torch
 from safetensors.torch import load_file
 
 from sketchseg.config import config_from_dict
+from sketchseg.data.strokes import rasterise, split_strokes
 from sketchseg.errors import ConfigError, DataError
 from sketchseg.foundation import build_foundation
-from sketchseg.foundation.data import ContrastiveData, MosaicLayout, fit_into, load_contrastive_data
+from sketchseg.foundation.data import (
+    CLIPART_FILL_GRAYS,
+    CLIPART_LINE_GRAY,
+    ContrastiveData,
+    MosaicLayout,
+    fit_into,
+    load_contrastive_data,
+    render_clipart,
+)
 from sketchseg.foundation.train import region_features, train_clip
 from sketchseg.model.backbone import load_backbone
 from sketchseg.model.config import BackboneConfig
@@ -135,6 +144,40 @@ def test_contrastive_data_is_deterministic(tiny_data: dict) -> None:
     assert isinstance(a, ContrastiveData) and a.layout == MosaicLayout(4)
 
 
+def test_clipart_fills_closed_strokes_and_outlines_thickly() -> None:
+    square = np.array([[40, 40, 0], [120, 40, 0], [120, 120, 0], [40, 120, 0], [41, 42, 1]], dtype=np.float32)
+    hook = np.array([[150, 150, 0], [230, 150, 0], [230, 230, 1]], dtype=np.float32)  # open: ends 80 px apart
+    vector = np.concatenate([square, hook])
+    image = render_clipart(vector, seed=3)  # [512, 512], canvas x2
+    assert image.shape == (512, 512) and image.dtype == np.uint8
+    inside_square, inside_hook = image[160, 160], image[400, 400]
+    assert CLIPART_FILL_GRAYS[0] <= inside_square < CLIPART_FILL_GRAYS[1]  # closed: filled
+    assert inside_hook == 255  # open: not filled
+    assert image[80, 160] == CLIPART_LINE_GRAY and image[80 + 3, 160] == CLIPART_LINE_GRAY  # 7 px outline
+    sketch = rasterise(split_strokes(vector)).image()
+    assert (image < 255).sum() > 4 * (sketch < 255).sum()  # solid shapes, not thin lines
+    assert np.array_equal(image, render_clipart(vector, seed=3))
+    shades = {int(render_clipart(vector, seed=s)[160, 160]) for s in range(8)}
+    assert len(shades) > 1  # the fill shade comes from the seed
+
+
+def test_clipart_pools_keep_the_layout_of_the_sketch_pools(tiny_data: dict) -> None:
+    kw = {"mosaics": 4, "seed": 5}
+    sketch = load_contrastive_data(tiny_data["root"], 64, 4, **kw)
+    clipart = load_contrastive_data(tiny_data["root"], 64, 4, render="clipart", **kw)
+    twice = load_contrastive_data(tiny_data["root"], 64, 4, render="clipart", workers=2, **kw)
+    assert torch.equal(clipart.mosaic_labels, sketch.mosaic_labels)
+    assert torch.equal(clipart.object_labels, sketch.object_labels)
+    assert torch.equal(clipart.object_images, twice.object_images)
+    assert torch.equal(clipart.mosaic_images, twice.mosaic_images)
+    # same placements, other domain: darker (filled) images whose ink covers the sketch's ink
+    assert clipart.object_images.float().mean() < sketch.object_images.float().mean() - 5
+    sketch_ink, clipart_ink = sketch.object_images < 128, clipart.object_images < 250
+    assert (sketch_ink & ~clipart_ink).float().mean() < 0.01 * sketch_ink.float().mean()
+    with pytest.raises(ConfigError, match="render"):
+        load_contrastive_data(tiny_data["root"], 64, 4, render="photo", **kw)
+
+
 def test_bad_inputs(tiny_data: dict, tmp_path: Path) -> None:
     no_objects = tmp_path / "data"
     shutil.copytree(tiny_data["root"], no_objects)
@@ -150,6 +193,8 @@ def test_bad_inputs(tiny_data: dict, tmp_path: Path) -> None:
         cfg_for(object_min_scale=0.0)
     with pytest.raises(ConfigError, match="foundation.mosaics_per_step"):
         cfg_for(mosaics_per_step=-1)
+    with pytest.raises(ConfigError, match="foundation.render='photo': choose sketch or clipart"):
+        cfg_for(render="photo")
 
 
 def test_quick_gelu_survives_the_local_dir_format(tiny_data: dict, tmp_path: Path) -> None:

@@ -59,12 +59,14 @@ def build_foundation(cfg: Config, *, data_root: Path, out: Path, progress: bool 
         data = load_contrastive_data(
             Path(data_root), size, int(visual.grid_size[0]), object_variants=fc.object_variants,
             mosaics=fc.mosaics, object_min_scale=fc.object_min_scale, mosaic_min_scale=fc.mosaic_min_scale,
-            seed=fc.seed, workers=max(1, torch.get_num_threads()), progress=progress,
+            render=fc.render, seed=fc.seed, workers=max(1, torch.get_num_threads()), progress=progress,
         )  # fmt: skip
         log.info("foundation data: %s", data.summary())
         report["training"] = train_clip(backbone.clip, backbone.tokenizer, data, fc, cfg.model, progress=progress)
-        report["training"].update(data.summary())
-        report["weights"] = f"{fc.backbone.name} trained from scratch on synthetic sketches ({data_root})"
+        report["training"].update(data.summary(), render=fc.render, objects_fraction=fc.objects_fraction)
+        report["weights"] = (
+            f"{fc.backbone.name} trained from scratch on synthetic data ({data_root}; objects drawn as {fc.render})"
+        )
     with atomic_dir(out) as tmp:
         save_local_dir(backbone.clip, model_cfg, tmp)
         (tmp / "foundation.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -15,6 +15,12 @@ benchmark's stroke width whatever the size (shrinking a raster would thin and br
   region-text contrast of CLIM (Wu et al., "CLIM: Contrastive Language-Image Mosaic for Region Representation",
   AAAI 2024), which teaches patch embeddings what they show. The quadrants' positions are known because the
   mosaic is composed here; no label of a scene is used.
+
+Objects and mosaics are drawn in one of two visual domains (``render``): ``sketch``, the benchmark's own
+rasterisation (1-pixel lines dilated by a 3x3 cross at 512 px), or ``clipart`` (:func:`render_clipart`): thick
+dark outlines with every closed stroke filled in a shade of gray, solid shapes rather than thin lines. A foundation
+trained on clip art only (``objects_fraction: 1``, so that no scene sketch is seen) stands where real CLIP stands
+in the paper: it learned its concepts in another domain than the freehand sketches it is then fine-tuned on.
 """
 
 from __future__ import annotations
@@ -32,9 +38,9 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from sketchseg.config import FoundationConfig
+from sketchseg.config import RENDER_STYLES, FoundationConfig
 from sketchseg.data.strokes import CANVAS, RASTER, rasterise, split_strokes
-from sketchseg.errors import DataError
+from sketchseg.errors import ConfigError, DataError
 
 # Captions of isolated objects. "a sketch of {}" is the segmentation prompt (SPEC §3.4); the others add variety
 # so that the text tower also maps the category name in other contexts close to the same point. "{a}" becomes
@@ -182,15 +188,52 @@ def fit_into(vector: np.ndarray, box: tuple[float, float, float], scale: float, 
     return out
 
 
-def _render(job: tuple[np.ndarray, int]) -> np.ndarray:
-    """The benchmark's 512 raster of a vector sketch, resized (bicubic) to ``size``: uint8 [size, size]."""
-    vector, size = job
-    image = rasterise(split_strokes(vector), size=RASTER).image()
+# Clip-art drawing, in pixels of the 512 raster: outline width and gray, the range of fill shades, and when a stroke
+# counts as closed (its ends nearer than CLOSED_PX or than CLOSED_FRACTION of its bounding-box diagonal).
+CLIPART_LINE_WIDTH = 7
+CLIPART_LINE_GRAY = 40
+CLIPART_FILL_GRAYS = (110, 200)
+CLOSED_PX = 12.0
+CLOSED_FRACTION = 0.25
+
+
+def render_clipart(vector: np.ndarray, seed: int, size: int = RASTER) -> np.ndarray:
+    """A vector sketch [n, 3] drawn as clip art at ``size`` px: every closed stroke filled with a random shade of
+    gray (drawn from ``seed``), then every stroke outlined thickly on top. uint8 [size, size], white background."""
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(seed)
+    image = Image.new("L", (size, size), 255)
+    draw = ImageDraw.Draw(image)
+    strokes = [s * (size / CANVAS) for s in split_strokes(vector)]  # [n_i, 2] pixels
+    for pts in strokes:
+        if len(pts) < 3:
+            continue
+        diagonal = float(np.hypot(*(pts.max(axis=0) - pts.min(axis=0))))
+        if float(np.hypot(*(pts[0] - pts[-1]))) < max(CLOSED_PX, CLOSED_FRACTION * diagonal):
+            draw.polygon([tuple(p) for p in pts.tolist()], fill=int(rng.integers(*CLIPART_FILL_GRAYS)))
+    width = max(1, round(CLIPART_LINE_WIDTH * size / RASTER))
+    for pts in strokes:
+        if len(pts) >= 2:
+            draw.line([tuple(p) for p in pts.tolist()], fill=CLIPART_LINE_GRAY, width=width, joint="curve")
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _render(job: tuple[np.ndarray, int, str, int]) -> np.ndarray:
+    """A vector sketch drawn at 512 px in style ``render`` and resized (bicubic) to ``size``: uint8 [size, size]."""
+    vector, size, render, seed = job
+    if render == "clipart":
+        image = render_clipart(vector, seed)
+    else:
+        image = rasterise(split_strokes(vector), size=RASTER).image()
     return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BICUBIC), dtype=np.uint8)
 
 
-def _render_all(vectors: list[np.ndarray], size: int, workers: int, progress: bool, desc: str) -> torch.Tensor:
-    return _map_images(_render, [(v, size) for v in vectors], size, workers, progress, desc)
+def _render_all(
+    vectors: list[np.ndarray], size: int, render: str, seeds: np.ndarray, workers: int, progress: bool, desc: str
+) -> torch.Tensor:
+    jobs = [(v, size, render, int(seed)) for v, seed in zip(vectors, seeds, strict=True)]
+    return _map_images(_render, jobs, size, workers, progress, desc)
 
 
 def render_pools(
@@ -204,10 +247,12 @@ def render_pools(
     min_scale: float,
     mosaic_min_scale: float,
     seed: int,
+    render: str = "sketch",
     workers: int = 1,
     progress: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Placed objects and mosaics rendered once (deterministic for ``seed``, whatever ``workers``).
+    """Placed objects and mosaics rendered once in style ``render`` (deterministic for ``seed``, whatever
+    ``workers``).
 
     ``variants`` renderings of every object, each shrunk to a uniform random scale in [``min_scale``, 1] of the
     canvas and placed at random; ``mosaics`` images of four objects of four different categories, one per cell of
@@ -239,8 +284,11 @@ def render_pools(
             parts.append(fit_into(vector, box, mosaic_min_scale + (1.0 - mosaic_min_scale) * rng.random(), rng))
         composed.append(np.concatenate(parts))
         cell_labels.append(chosen)
-    object_images = _render_all(placed, size, workers, progress, "render objects")
-    mosaic_images = _render_all(composed, size, workers, progress, "render mosaics")
+    if render not in RENDER_STYLES:
+        raise ConfigError(f"render={render!r}: choose {' or '.join(RENDER_STYLES)}")
+    seeds = rng.integers(0, 2**31, size=len(placed) + len(composed))  # the clip-art fills' shades
+    object_images = _render_all(placed, size, render, seeds[: len(placed)], workers, progress, "render objects")
+    mosaic_images = _render_all(composed, size, render, seeds[len(placed) :], workers, progress, "render mosaics")
     mosaic_labels = torch.from_numpy(np.asarray(cell_labels, dtype=np.int64).reshape(-1, len(boxes)))
     return object_images, torch.from_numpy(placed_labels), mosaic_images, mosaic_labels
 
@@ -254,12 +302,13 @@ def load_contrastive_data(
     mosaics: int = FoundationConfig.mosaics,
     object_min_scale: float = FoundationConfig.object_min_scale,
     mosaic_min_scale: float = FoundationConfig.mosaic_min_scale,
+    render: str = FoundationConfig.render,
     seed: int = 0,
     workers: int = 1,
     progress: bool = False,
 ) -> ContrastiveData:
-    """The train split's scenes with their captions, plus placed objects and mosaics rendered from
-    ``root/objects`` (see :func:`render_pools`), all at ``size`` px for a ``grid`` x ``grid`` patch grid."""
+    """The train split's scenes with their captions, plus placed objects and mosaics rendered in style ``render``
+    from ``root/objects`` (see :func:`render_pools`), all at ``size`` px for a ``grid`` x ``grid`` patch grid."""
     from sketchseg.data.fscoco import read_split
 
     root = Path(root)
@@ -272,7 +321,8 @@ def load_contrastive_data(
     layout = MosaicLayout(grid)
     objects, object_labels, mosaic_images, mosaic_labels = render_pools(
         vectors, np.array([index[n] for n in names]), size, layout, variants=object_variants, mosaics=mosaics,
-        min_scale=object_min_scale, mosaic_min_scale=mosaic_min_scale, seed=seed, workers=workers, progress=progress,
+        min_scale=object_min_scale, mosaic_min_scale=mosaic_min_scale, seed=seed, render=render, workers=workers,
+        progress=progress,
     )  # fmt: skip
     return ContrastiveData(
         scene_images=load_images([r.image_path for r in scenes], size, workers, progress),
