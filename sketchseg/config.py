@@ -160,6 +160,7 @@ class EvalConfig:
     baselines: list[str] = field(default_factory=lambda: ["clip", "clip_surgery"])
     overlays: int = 6
     max_sketches: int = 0  # 0 = every sketch of the split
+    grounding: bool = True  # the category-token diagnostic on val (sketchseg.eval.grounding)
 
 
 @dataclass

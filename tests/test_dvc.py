@@ -107,6 +107,9 @@ def test_end_to_end_repro_on_tiny_parameters(tmp_path: Path) -> None:
     assert "Running stage 'train'" in first.stdout and "Running stage 'foundation'" in first.stdout
     metrics = json.loads((repo / "data/eval/metrics.json").read_text())
     assert set(metrics["test"]) >= {"clip", "clip_surgery", "optimal", "last"}
+    assert set(metrics["grounding"]) == {"clip_surgery", "optimal", "last"}
+    assert set(metrics["grounding"]["optimal"]) == {"pairs", "own", "predicted", "whole", "other"}
+    assert "another category's strokes" in (repo / "data/eval/table.md").read_text()
     for name in ("threshold_curves.png", "train_history.json", "tau_steps.json", "table.md"):
         assert (repo / "data/eval" / name).is_file(), name
     assert (repo / "data/foundation/open_clip_config.json").is_file()

@@ -5,6 +5,8 @@ Models, all through the same evaluator and the same foundation weights:
 - ``clip``: plain CLIP patch features (no v-v attention, no prompts, no fine-tuning);
 - ``clip_surgery``: v-v attention at inference only (no fine-tuning);
 - ``optimal``: our checkpoint with the best validation mIoU; ``last``: our last checkpoint.
+With ``eval.grounding`` the category-token diagnostic (:mod:`sketchseg.eval.grounding`) runs on validation for
+``clip_surgery`` (its class token, no cross-attention) and both checkpoints: ``metrics.json["grounding"]``.
 τ is calibrated on validation with the optimal checkpoint (single category vs rest, Fig. S14) and stored in
 ``models/optimal.pt`` and ``models/last.pt`` (their ``tau`` and ``meta.calibrated_tau``).
 
@@ -27,6 +29,7 @@ from sketchseg.config import Config
 from sketchseg.errors import CheckpointError
 from sketchseg.eval.calibration import threshold_grid
 from sketchseg.eval.evaluate import EvalResult, evaluate_model, samples_from_shards
+from sketchseg.eval.grounding import KINDS, category_grounding
 from sketchseg.eval.metrics import write_metrics_json
 from sketchseg.eval.plots import plot_category_accuracy, plot_segmentation_overlays, plot_threshold_curves
 from sketchseg.io_utils import atomic_file
@@ -148,6 +151,12 @@ def run_report(
     metrics: dict[str, Any] = {"tau": tau, "tau_val_acc_p": float(calibration["val_acc_p"])}
     for split in ("val", "test"):
         metrics[split] = {name: _headline(r.summary) for name, r in results[split].items()}
+    if ec.grounding:
+        metrics["grounding"] = {}
+        for name in ("clip_surgery", "optimal", "last"):
+            if name in models:
+                log.info("category-token grounding of %s on val", name)
+                metrics["grounding"][name] = category_grounding(models[name], splits["val"], progress=progress)
     test_opt = results["test"]["optimal"].summary
     for group in ("seen", "unseen"):
         if isinstance(test_opt.get(group), dict):
@@ -217,4 +226,16 @@ def format_table(metrics: dict[str, Any]) -> str:
         f"calibrated τ (val, single category vs rest): {metrics['tau']:.2f} "
         f"(Acc@P {100 * metrics['tau_val_acc_p']:.2f})"
     )
+    grounding = metrics.get("grounding")
+    if grounding:
+        lines += [
+            "",
+            "category token names its category (top-1 among the sketch's categories, val, %), given:",
+            "",
+            "| model | its own strokes | its predicted mask | the whole sketch | another category's strokes |",
+            "|---|---|---|---|---|",
+        ]
+        for name, g in grounding.items():
+            cells = [f"{100 * g[k]['top1']:.1f}" if g[k]["top1"] is not None else "-" for k in KINDS]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

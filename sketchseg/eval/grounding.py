@@ -1,0 +1,81 @@
+"""Does the category token look at the sketch? A diagnostic of the category level (SPEC §3.5-§3.6, §4).
+
+Training asks the category token VCT_c of a masked sketch to be close to its category text CCT_c. With the
+cross-attention of SPEC §3.5 the token's query is made from CCT_c, so the token can also match its text by reading
+the query instead of the strokes: the loss then falls while the masks, the only thing the category level is meant
+to improve, stay as they were. This module measures how much the token depends on the image.
+
+For every annotated sketch with two or more categories and every category c of it, VCT_c (the last exit block,
+through ``ln_post`` and the projection) is computed with c's text on four images (:func:`grounding_images`):
+
+* ``own``: only the strokes of c (ground truth);
+* ``predicted``: the model's own masked sketch for c, the image training feeds the category level;
+* ``whole``: the whole sketch;
+* ``other``: only the strokes of the sketch's next category (vocabulary order, cyclic).
+
+For each image kind the result holds ``top1``, the share of (sketch, c) whose VCT_c is more similar to CCT_c than
+to the text of every other category of the sketch, and ``cosine``, the mean cosine similarity of VCT_c with CCT_c.
+A token grounded in the sketch scores high on ``own`` and low on ``other`` (about 1 / number of categories); a token
+that scores as high on ``other`` as on ``own`` reads its category from the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sketchseg.eval.evaluate import EvalSample, model_input
+from sketchseg.model.network import SketchSegModel
+
+KINDS = ("own", "predicted", "whole", "other")
+
+
+def grounding_images(sample: EvalSample) -> dict[str, list[np.ndarray]]:
+    """For each category of ``sample`` (vocabulary order): the 512 rasters of the image kinds that need no model
+    (``own``, ``whole``, ``other``), uint8 black strokes on white. Pixels go to their ground-truth owner stroke
+    (the evaluator's last-stroke-wins rule)."""
+    labels = sample.raster.label_map(sample.stroke_labels)  # [512, 512], -1 = background
+    n = len(sample.vocabulary)
+    own = [np.where(labels == c, 0, 255).astype(np.uint8) for c in range(n)]
+    return {"own": own, "whole": [sample.image] * n, "other": [own[(c + 1) % n] for c in range(n)]}
+
+
+@torch.no_grad()
+def category_grounding(
+    model: SketchSegModel, samples: Sequence[EvalSample], progress: bool = False
+) -> dict[str, dict[str, float | None] | int]:
+    """Top-1 and mean cosine of the category token per image kind (module docstring), over the (sketch, category)
+    pairs of ``samples`` with two or more categories. Returns {"pairs": N, kind: {"top1", "cosine"}} (None without
+    such a sketch)."""
+    from tqdm import tqdm
+
+    model.eval()
+    device = next(model.parameters()).device
+    last = max(model.encoder.cross_blocks)
+    hits: dict[str, list[float]] = {k: [] for k in KINDS}
+    cosines: dict[str, list[float]] = {k: [] for k in KINDS}
+    chosen = [s for s in samples if len(s.vocabulary) >= 2]
+    for sample in tqdm(chosen, desc="grounding", disable=not progress, leave=False):
+        n = len(sample.vocabulary)
+        text = F.normalize(model.encode_categories(sample.vocabulary).float(), dim=-1)  # [C, D]
+        images = {k: model_input(v, model.image_size).to(device) for k, v in grounding_images(sample).items()}
+        feats = model.encode_sketch(images["whole"][:1], need_scene=False)
+        maps = model.category_maps(feats, text)  # [1, C, S, S]
+        masked, _ = model.masked_sketches(images["whole"][:1], maps)  # [1, C, S, S]
+        images["predicted"] = masked[0].unsqueeze(1)  # [C, 1, S, S]
+        for kind in KINDS:
+            token = model.category_tokens(images[kind], text.to(masked.dtype))[last]  # [C, D]
+            sim = F.normalize(token.float(), dim=-1) @ text.T  # [C, C]: row c = VCT_c against every category
+            hits[kind] += (sim.argmax(dim=1) == torch.arange(n, device=sim.device)).float().tolist()
+            cosines[kind] += sim.diagonal().tolist()
+    out: dict[str, dict[str, float | None] | int] = {"pairs": len(hits["own"])}
+    for kind in KINDS:
+        values = hits[kind]
+        out[kind] = {
+            "top1": float(np.mean(values)) if values else None,
+            "cosine": float(np.mean(cosines[kind])) if values else None,
+        }
+    return out
