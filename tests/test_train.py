@@ -221,7 +221,7 @@ def test_bf16_autocast_step_matches_fp32() -> None:
         assert patches.dtype == (torch.bfloat16 if precision == "bf16" else torch.float32)
         assert loss.dtype == torch.float32 and torch.isfinite(loss)
         assert all(g is not None and g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads.values())
-        results[precision] = (float(loss), grads)
+        results[precision] = (float(loss.detach()), grads)
     (loss32, g32), (loss16, g16) = results["fp32"], results["bf16"]
     assert loss16 != loss32 and loss16 == pytest.approx(loss32, rel=1e-2)
     for name, g in g32.items():
