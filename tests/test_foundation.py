@@ -24,7 +24,7 @@ from sketchseg.foundation.data import (
     load_contrastive_data,
     render_clipart,
 )
-from sketchseg.foundation.train import region_features, train_clip
+from sketchseg.foundation.train import StepBudget, region_features, train_clip
 from sketchseg.model.backbone import load_backbone
 from sketchseg.model.config import BackboneConfig
 from sketchseg.model.finetune import center_patch_filters
@@ -88,6 +88,33 @@ def test_contrastive_training_lowers_both_losses(tiny_data: dict) -> None:
     # the patch filters stay zero-mean
     weight = backbone.clip.visual.conv1.weight
     assert weight.mean(dim=(2, 3)).abs().max() < 1e-6
+
+
+def run_budget(budget: StepBudget, step_seconds) -> tuple[int, float]:
+    """Simulate a training loop against ``budget``; ``step_seconds(i)`` is the duration of step i."""
+    step, elapsed, total = 0, 0.0, budget.total
+    while step < total:
+        elapsed += step_seconds(step)
+        step += 1
+        total = budget.update(step, elapsed)
+        if step < total and budget.exhausted(elapsed):
+            break
+    return step, elapsed
+
+
+def test_step_budget_uses_the_whole_time_budget() -> None:
+    # the first 20 steps take 1 s, the others 0.25 s: 20 s + 4 steps/s over the remaining 100 s = 420 steps
+    slow_start = lambda i: 1.0 if i < 20 else 0.25  # noqa: E731
+    steps, elapsed = run_budget(StepBudget(max_steps=100_000, seconds=120.0), slow_start)
+    assert 415 <= steps <= 421 and 118.0 <= elapsed <= 120.5
+    # planning from the first 20 steps alone would have stopped at 120 steps
+    # the machine slows down half-way: the plan follows and stops on time
+    slowing = lambda i: 0.25 if i < 200 else 0.5  # noqa: E731
+    steps, elapsed = run_budget(StepBudget(max_steps=100_000, seconds=120.0), slowing)
+    assert 335 <= steps <= 341 and elapsed <= 120.5
+    # max_steps still caps, and no budget means exactly max_steps
+    assert run_budget(StepBudget(max_steps=50, seconds=120.0), slow_start)[0] == 50
+    assert run_budget(StepBudget(max_steps=70, seconds=0.0), slow_start)[0] == 70
 
 
 def test_mosaic_cells_do_not_straddle_patches() -> None:
