@@ -70,7 +70,7 @@ class FoundationConfig:
     mode: str = "train"  # train | pretrained
     backbone: BackboneConfig = field(default_factory=BackboneConfig)  # for pretrained: name + tag or file
     out: str = "data/foundation"
-    minutes: float = 9.0  # wall-clock budget of the offline training
+    minutes: float = 10.0  # wall-clock budget of the offline training
     max_steps: int = 100_000
     batch_size: int = 32  # global (image, text) pairs per step, beside the mosaics
     lr: float = 1e-3
