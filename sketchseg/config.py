@@ -63,6 +63,12 @@ class DataConfig:
 RENDER_STYLES = ("sketch", "clipart")
 
 
+def check_render(render: str, key: str = "render") -> None:
+    """Raise a ConfigError naming ``key`` unless ``render`` is one of :data:`RENDER_STYLES`."""
+    if render not in RENDER_STYLES:
+        raise ConfigError(f"{key}={render!r}: choose {' or '.join(RENDER_STYLES)}")
+
+
 @dataclass
 class FoundationConfig:
     """The CLIP the method fine-tunes: open_clip pretrained weights, or a small CLIP trained here (offline)."""
@@ -93,8 +99,7 @@ class FoundationConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("train", "pretrained"):
             raise ConfigError(f"foundation.mode={self.mode!r}: choose train or pretrained")
-        if self.render not in RENDER_STYLES:
-            raise ConfigError(f"foundation.render={self.render!r}: choose {' or '.join(RENDER_STYLES)}")
+        check_render(self.render, "foundation.render")
         if not 0.0 <= self.objects_fraction <= 1.0:
             raise ConfigError(f"foundation.objects_fraction={self.objects_fraction}: must lie in [0, 1]")
         for name in ("object_min_scale", "mosaic_min_scale"):

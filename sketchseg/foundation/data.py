@@ -38,9 +38,9 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from sketchseg.config import RENDER_STYLES, FoundationConfig
+from sketchseg.config import FoundationConfig, check_render
 from sketchseg.data.strokes import CANVAS, RASTER, rasterise, split_strokes
-from sketchseg.errors import ConfigError, DataError
+from sketchseg.errors import DataError
 
 # Captions of isolated objects. "a sketch of {}" is the segmentation prompt (SPEC §3.4); the others add variety
 # so that the text tower also maps the category name in other contexts close to the same point. "{a}" becomes
@@ -260,6 +260,7 @@ def render_pools(
     Returns (object images uint8 [variants * No, S, S], their labels [variants * No],
     mosaic images uint8 [mosaics, S, S], their cell labels [mosaics, 4]).
     """
+    check_render(render)
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels, dtype=np.int64)
     full = (2.0, 2.0, CANVAS - 4.0)
@@ -284,8 +285,6 @@ def render_pools(
             parts.append(fit_into(vector, box, mosaic_min_scale + (1.0 - mosaic_min_scale) * rng.random(), rng))
         composed.append(np.concatenate(parts))
         cell_labels.append(chosen)
-    if render not in RENDER_STYLES:
-        raise ConfigError(f"render={render!r}: choose {' or '.join(RENDER_STYLES)}")
     seeds = rng.integers(0, 2**31, size=len(placed) + len(composed))  # the clip-art fills' shades
     object_images = _render_all(placed, size, render, seeds[: len(placed)], workers, progress, "render objects")
     mosaic_images = _render_all(composed, size, render, seeds[len(placed) :], workers, progress, "render mosaics")
