@@ -49,7 +49,8 @@ def build_foundation(cfg: Config, *, data_root: Path, out: Path, progress: bool 
         torch.set_num_threads(fc.threads)
     backbone = load_backbone(fc.backbone)
     model_cfg = clip_config(fc.backbone, backbone.clip)
-    report: dict = {"mode": fc.mode, "backbone": fc.backbone.name, "weights": backbone.weights}
+    activation = "QuickGELU" if model_cfg.get("quick_gelu") else "GELU"
+    report: dict = {"mode": fc.mode, "backbone": fc.backbone.name, "weights": backbone.weights, "activation": activation}
     if fc.mode == "train":
         from sketchseg.foundation.data import load_contrastive_data
         from sketchseg.foundation.train import train_clip
@@ -65,7 +66,8 @@ def build_foundation(cfg: Config, *, data_root: Path, out: Path, progress: bool 
         report["training"] = train_clip(backbone.clip, backbone.tokenizer, data, fc, cfg.model, progress=progress)
         report["training"].update(data.summary(), render=fc.render, objects_fraction=fc.objects_fraction)
         report["weights"] = (
-            f"{fc.backbone.name} trained from scratch on synthetic data ({data_root}; objects drawn as {fc.render})"
+            f"{fc.backbone.name} trained from scratch on synthetic data ({data_root}; objects drawn as {fc.render}), "
+            f"{activation}"
         )
     with atomic_dir(out) as tmp:
         save_local_dir(backbone.clip, model_cfg, tmp)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,15 +63,106 @@ class Backbone:
     weights: str
 
 
-def describe_weights(cfg: BackboneConfig) -> str:
-    """One line saying which weights a backbone config loads (shown in every output)."""
+@dataclass(frozen=True)
+class Activation:
+    """The MLP activation a backbone is built with, and why (part of every weights line and checkpoint)."""
+
+    quick_gelu: bool
+    reason: str
+
+    @property
+    def name(self) -> str:
+        return "QuickGELU" if self.quick_gelu else "GELU"
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.reason})"
+
+
+def is_torchscript_file(path: str | Path) -> bool:
+    """True for a TorchScript archive, the format of OpenAI's own CLIP weight files (``ViT-B-16.pt``)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("/constants.pkl") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def load_torchscript_weights(clip: nn.Module, path: str | Path) -> None:
+    """Load the CLIP weights of a TorchScript archive (OpenAI's format) into ``clip``; its integer attributes
+    (``input_resolution``, ...) and buffers the model computes itself (``attn_mask``) are not weights."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated; OpenAI's files need it
+        archive = torch.jit.load(str(path), map_location="cpu")
+    state = archive.state_dict()
+    not_weights = {"input_resolution", "context_length", "vocab_size", "attn_mask"}
+    missing, unexpected = clip.load_state_dict({k: v for k, v in state.items() if k not in not_weights}, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path}: TorchScript weights do not fit this architecture (missing {missing[:5]}, unexpected "
+            f"{unexpected[:5]}); choose the model name the weights belong to (e.g. ViT-B-16 for ViT-B-16.pt)"
+        )
+
+
+def _config_quick_gelu(name: str) -> bool:
+    """The activation the open_clip config ``name`` (or a ``local-dir:`` folder's config) declares."""
+    import open_clip
+
+    if name.startswith("local-dir:"):
+        import json
+
+        data = json.loads((Path(name[len("local-dir:") :]) / "open_clip_config.json").read_text(encoding="utf-8"))
+        return bool(data.get("model_cfg", data).get("quick_gelu", False))
+    return bool((open_clip.get_model_config(name) or {}).get("quick_gelu", False))
+
+
+def resolve_activation(cfg: BackboneConfig) -> Activation:
+    """QuickGELU or GELU for ``cfg`` (``force_quick_gelu``: true/false force it; auto decides, SPEC §2).
+
+    auto: an open_clip tag -> the activation the tag's weights were trained with (``openai``: QuickGELU); OpenAI's
+    TorchScript weight files -> QuickGELU; otherwise the model config's own (``*-quickgelu`` names: QuickGELU). For a
+    local weights file that is not a TorchScript archive the format does not tell, so a warning says which
+    activation is used and how to choose the other.
+    """
+    import open_clip
+
+    _register_packaged_configs()
+    if cfg.force_quick_gelu is True:
+        return Activation(True, "forced: force_quick_gelu true")
+    if cfg.force_quick_gelu is False:
+        return Activation(False, "forced: force_quick_gelu false")
+    own = _config_quick_gelu(cfg.name)
+    if cfg.name.startswith("local-dir:"):
+        return Activation(own, "auto: the saved model's config")
+    if cfg.pretrained is None:
+        return Activation(own, f"auto: the {cfg.name} config")
+    tag = open_clip.get_pretrained_cfg(cfg.name, cfg.pretrained)
+    if tag:
+        quick = bool(tag.get("quick_gelu", False)) or own
+        return Activation(quick, f"auto: the activation the '{cfg.pretrained}' weights were trained with")
+    if is_torchscript_file(cfg.pretrained):
+        return Activation(True, "auto: OpenAI TorchScript weights file")
+    if own:
+        return Activation(True, f"auto: the {cfg.name} config")
+    log.warning(
+        "%s: a local weights file of unknown origin; using %s (the %s config's activation). If these are OpenAI "
+        "weights set force_quick_gelu: true (CLI: --quick-gelu true); set false to silence this warning",
+        cfg.pretrained,
+        "QuickGELU" if own else "GELU",
+        cfg.name,
+    )
+    return Activation(own, "auto: the model config's; the weights file does not say")
+
+
+def describe_weights(cfg: BackboneConfig, activation: Activation | None = None) -> str:
+    """One line saying which weights a backbone config loads and with which activation (shown in every output)."""
+    act = f", {activation.describe()}" if activation is not None else ""
     if cfg.pretrained is None:
         if cfg.name.startswith("local-dir:"):
-            return f"open_clip saved model {cfg.name[len('local-dir:'):]}"
-        return f"random initialisation of {cfg.name} (seed {cfg.seed}): UNTRAINED, results are meaningless"
+            return f"open_clip saved model {cfg.name[len('local-dir:'):]}{act}"
+        return f"random initialisation of {cfg.name} (seed {cfg.seed}{act}): UNTRAINED, results are meaningless"
     if Path(cfg.pretrained).is_file():
-        return f"{cfg.name} with local weights file {cfg.pretrained}"
-    return f"{cfg.name} with open_clip pretrained weights '{cfg.pretrained}'"
+        return f"{cfg.name} with local weights file {cfg.pretrained}{act}"
+    return f"{cfg.name} with open_clip pretrained weights '{cfg.pretrained}'{act}"
 
 
 def load_backbone(cfg: BackboneConfig) -> Backbone:
@@ -96,18 +189,28 @@ def load_backbone(cfg: BackboneConfig) -> Backbone:
         looks_like_path = "/" in pretrained or pretrained.endswith((".bin", ".pt", ".pth", ".safetensors"))
         if looks_like_path and not Path(pretrained).is_file():
             raise CheckpointError(f"{pretrained}: weights file not found; pass an existing file or an open_clip tag")
-    fork = torch.random.fork_rng(devices=[]) if pretrained is None else contextlib.nullcontext()
-    with fork, quiet_random_init():
+    activation = resolve_activation(cfg)
+    # open_clip reads weights with torch.load(weights_only=True), which refuses TorchScript archives (OpenAI's own
+    # files): their tensors are read here and loaded into the model built without weights.
+    scripted = pretrained is not None and not is_local_dir and is_torchscript_file(pretrained)
+    fork = torch.random.fork_rng(devices=[]) if pretrained is None or scripted else contextlib.nullcontext()
+    with fork, quiet_random_init(), warnings.catch_warnings():
+        # open_clip's "QuickGELU mismatch" warning cannot apply: the activation was chosen for the tag above
+        warnings.filterwarnings("ignore", message="QuickGELU mismatch")
         if pretrained is None:
             torch.manual_seed(cfg.seed)
         try:
             clip = open_clip.create_model(
                 name,
-                pretrained=None if is_local_dir else pretrained,
-                force_quick_gelu=cfg.force_quick_gelu,
+                pretrained=None if is_local_dir or scripted else pretrained,
+                force_quick_gelu=activation.quick_gelu,
                 device="cpu",
                 output_dict=False,
             )
+            if scripted:
+                load_torchscript_weights(clip, pretrained)
+        except CheckpointError:
+            raise
         except RuntimeError as exc:
             raise CheckpointError(f"could not load weights for {name} ({pretrained}): {exc}") from None
         except Exception as exc:  # network failures for tags, corrupt files, ...
@@ -117,7 +220,17 @@ def load_backbone(cfg: BackboneConfig) -> Backbone:
                 f"could not load pretrained weights {pretrained!r} for {name}: {type(exc).__name__}: {exc}. "
                 "Without network, download the weights elsewhere and pass the local file as pretrained"
             ) from None
+    if activation.quick_gelu != uses_quick_gelu(clip):
+        # a local-dir config without quick_gelu and force false cannot switch it off: say so instead of pretending
+        activation = Activation(uses_quick_gelu(clip), "the saved model's config")
     clip.eval()
     tokenizer = open_clip.get_tokenizer(name)
-    log.debug("backbone %s loaded", name)
-    return Backbone(clip=clip, tokenizer=tokenizer, weights=describe_weights(cfg))
+    log.debug("backbone %s loaded (%s)", name, activation.describe())
+    return Backbone(clip=clip, tokenizer=tokenizer, weights=describe_weights(cfg, activation))
+
+
+def uses_quick_gelu(clip: nn.Module) -> bool:
+    """True when the built model's MLPs use QuickGELU."""
+    from open_clip.transformer import QuickGELU
+
+    return any(isinstance(m, QuickGELU) for m in clip.modules())

@@ -9,6 +9,7 @@ from sketchseg.errors import ConfigError
 FINETUNE_MODES = ("ln+vpt", "vpt", "ln", "full")
 THRESHOLD_MODES = ("learned", "none")
 REDUNDANCY_MODES = ("none", "empty", "mean")
+EXIT_BLOCKS = ("none", "authors")
 PAPER_CROSS_BLOCKS = (7, 10, 12)  # 1-based blocks of the 12-layer ViT-B/16 (SPEC §3.5)
 
 
@@ -19,12 +20,25 @@ class BackboneConfig:
     ``name``: an open_clip model name (``ViT-B-16``), a config shipped with sketchseg (``sketchseg-tiny``) or
     ``local-dir:/path`` (open_clip's saved-model folder). ``pretrained``: an open_clip tag (``openai``), a local
     weights file, or ``None`` for a random initialisation (seeded by ``seed``).
+    ``force_quick_gelu``: ``"auto"`` (QuickGELU where the weights were trained with it: the ``openai`` tag and any
+    tag whose open_clip config says so, OpenAI's TorchScript weight files, ``*-quickgelu`` names; the model
+    config's own activation otherwise), or ``True``/``False`` to force it (SPEC §2).
     """
 
     name: str = "sketchseg-tiny"
     pretrained: str | None = None
-    force_quick_gelu: bool = False
+    force_quick_gelu: bool | str = "auto"
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        value = self.force_quick_gelu
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        if value is not True and value is not False and value != "auto":
+            raise ConfigError(
+                f"force_quick_gelu={self.force_quick_gelu!r}: choose auto (QuickGELU for OpenAI weights), true or false"
+            )
+        self.force_quick_gelu = value
 
 
 @dataclass
@@ -46,6 +60,10 @@ class ModelConfig:
     threshold_temperature: float = 0.05  # T of the straight-through sigmoid surrogate
     upsample: str = "bicubic"
     redundancy_removal: str = "none"  # none | empty | mean: CLIP Surgery's feature removal at inference
+    # none | authors: the text-independent block the authors' code runs after the last block on both paths
+    # (sketchseg.model.exit_block; set by the conversion of their released checkpoint)
+    exit_block: str = "none"
+    seed: int = 0  # initialisation of the parts sketchseg adds to the backbone: prompts, cross-attention projections
 
     def __post_init__(self) -> None:
         if isinstance(self.backbone, dict):
@@ -63,6 +81,8 @@ class ModelConfig:
             raise ConfigError(
                 f"model.redundancy_removal={self.redundancy_removal!r}: choose one of {', '.join(REDUNDANCY_MODES)}"
             )
+        if self.exit_block not in EXIT_BLOCKS:
+            raise ConfigError(f"model.exit_block={self.exit_block!r}: choose one of {', '.join(EXIT_BLOCKS)}")
         if self.upsample not in ("bicubic", "bilinear"):
             raise ConfigError(f"model.upsample={self.upsample!r}: choose bicubic or bilinear")
         if not 0.4 < self.threshold_init < 0.9:

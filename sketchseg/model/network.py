@@ -25,10 +25,13 @@ class SketchSegModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         backbone = backbone if backbone is not None else load_backbone(cfg.backbone)
-        self.weights = backbone.weights
+        self.origin = backbone.weights  # what the weights were initialised from (kept once through re-saves)
+        self.weights = f"{backbone.weights}; prompts and cross-attention: new, seed {cfg.seed}"  # shown in outputs
         self.clip = backbone.clip
         self.text = TextEncoder(self.clip, backbone.tokenizer, cfg.templates)
-        self.encoder = SketchEncoder(self.clip.visual, cfg, text_dim=self.text.embed_dim)
+        with torch.random.fork_rng(devices=[]):  # the same config builds the same model; global RNG untouched
+            torch.manual_seed(cfg.seed)
+            self.encoder = SketchEncoder(self.clip.visual, cfg, text_dim=self.text.embed_dim)
         self.threshold = LearnableThreshold(cfg.threshold_init, cfg.threshold_temperature)
         mean = getattr(self.clip.visual, "image_mean", None) or OPENAI_MEAN
         std = getattr(self.clip.visual, "image_std", None) or OPENAI_STD

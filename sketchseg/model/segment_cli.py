@@ -53,7 +53,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     weights.add_argument("--checkpoint", type=Path, help="a sketchseg checkpoint file")
     weights.add_argument("--model", default="sketchseg-tiny", help="open_clip model name (default: sketchseg-tiny)")
     p.add_argument("--pretrained", default=None, help="with --model: open_clip tag (openai) or local weights file")
-    p.add_argument("--quick-gelu", action="store_true", help="with --model: force QuickGELU (OpenAI weights)")
+    p.add_argument(
+        "--quick-gelu",
+        choices=("auto", "true", "false"),
+        default="auto",
+        help="with --model: QuickGELU activation; auto (default) = on for OpenAI weights (tag or TorchScript file)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="with --model: seed of the new weights (prompts, projections)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default="cpu")
     p.add_argument("-o", "--out", type=Path, required=True, help="output directory")
@@ -179,8 +185,9 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint is not None:
         segmenter = Segmenter.from_checkpoint(args.checkpoint, device=args.device, batch_size=args.batch_size)
     else:
-        backbone = BackboneConfig(name=args.model, pretrained=args.pretrained, force_quick_gelu=args.quick_gelu)
-        cfg = ModelConfig(backbone=backbone)
+        quick = {"auto": "auto", "true": True, "false": False}[args.quick_gelu]
+        backbone = BackboneConfig(name=args.model, pretrained=args.pretrained, force_quick_gelu=quick, seed=args.seed)
+        cfg = ModelConfig(backbone=backbone, seed=args.seed)
         segmenter = Segmenter.from_config(cfg, device=args.device, batch_size=args.batch_size)
     if threshold == "auto":
         meta = getattr(segmenter.model, "checkpoint_meta", {})
