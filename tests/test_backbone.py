@@ -88,7 +88,8 @@ def test_activation_rules_for_names_tags_and_plain_files(tmp_path: Path, caplog:
     assert not resolve_activation(BackboneConfig(name="ViT-B-16")).quick_gelu
     assert not resolve_activation(BackboneConfig(name="ViT-B-16", pretrained="laion2b_s34b_b88k")).quick_gelu
     assert resolve_activation(BackboneConfig(name="ViT-B-16", pretrained="openai")).quick_gelu
-    assert not resolve_activation(BackboneConfig(name="ViT-B-16", pretrained="openai", force_quick_gelu=False)).quick_gelu
+    forced_off = BackboneConfig(name="ViT-B-16", pretrained="openai", force_quick_gelu=False)
+    assert not resolve_activation(forced_off).quick_gelu
     plain = tmp_path / "weights.pt"
     torch.save(load_backbone(BackboneConfig(name="sketchseg-test")).clip.state_dict(), plain)
     assert not is_torchscript_file(plain)

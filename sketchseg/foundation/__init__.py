@@ -50,7 +50,8 @@ def build_foundation(cfg: Config, *, data_root: Path, out: Path, progress: bool 
     backbone = load_backbone(fc.backbone)
     model_cfg = clip_config(fc.backbone, backbone.clip)
     activation = "QuickGELU" if model_cfg.get("quick_gelu") else "GELU"
-    report: dict = {"mode": fc.mode, "backbone": fc.backbone.name, "weights": backbone.weights, "activation": activation}
+    report: dict = {"mode": fc.mode, "backbone": fc.backbone.name, "weights": backbone.weights}
+    report["activation"] = activation
     if fc.mode == "train":
         from sketchseg.foundation.data import load_contrastive_data
         from sketchseg.foundation.train import train_clip
