@@ -1,9 +1,9 @@
 """The Prefect flow ``train-flow``: caption statistics -> training (torchrun, N processes) -> checkpoint selection
 (optimal vs last) -> threshold calibration -> evaluation -> MLflow run -> registration of the optimal checkpoint.
 
-Every task calls the library (:mod:`sketchseg.train.cli`, :mod:`sketchseg.eval.report`, :mod:`sketchseg.tracking`);
-the flow only wires them. Runs in-process without a server (ephemeral Prefect, as the DVC stage ``train`` does) or
-as the served deployment ``train-flow/default`` (``python -m flows serve``).
+Every task calls the library (:mod:`sketchseg.data.caption_stats`, :mod:`sketchseg.train.cli`, :mod:`sketchseg.eval`,
+:mod:`sketchseg.tracking`); the flow only wires them. Runs in-process without a server (ephemeral Prefect, as the DVC
+stage ``train`` does) or as the served deployment ``train-flow/default`` (``python -m flows serve``).
 
 Outputs: ``train.out`` (the training folder), ``eval.out`` (the report of :func:`sketchseg.eval.report.run_report`
 plus ``caption_stats.json``, ``train_history.json`` and ``tau_steps.json``), an MLflow run, a version of the model
@@ -21,8 +21,14 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from sketchseg import tracking
 from sketchseg.config import Config, load_config
+from sketchseg.data.caption_stats import shard_category_statistics
+from sketchseg.eval.selection import read_history
+from sketchseg.eval.selection import select_checkpoint as choose_checkpoint
+from sketchseg.eval.tables import write_json, write_plot_tables
+from sketchseg.tracking import registry
+from sketchseg.tracking.runs import DEFAULT_EXPERIMENT, log_training_run
+from sketchseg.tracking.store import tracking_uri as resolve_tracking_uri
 from sketchseg.train.trainer import resolve_foundation
 
 SUMMARY_KEY = "train-summary"
@@ -32,8 +38,8 @@ SUMMARY_KEY = "train-summary"
 def caption_statistics(shards: str, eval_out: str) -> dict[str, Any]:
     """Statistics of the parsed categories of the training split -> ``eval.out/caption_stats.json``."""
     logger = get_run_logger()
-    stats = tracking.shard_category_statistics(shards, "train")
-    tracking.write_json(Path(eval_out) / "caption_stats.json", stats)
+    stats = shard_category_statistics(shards, "train")
+    write_json(Path(eval_out) / "caption_stats.json", stats)
     top = ", ".join(f"{k} {v}" for k, v in list(stats["sketches_per_category"].items())[:10])
     logger.info(
         "train split: %d sketches, %d without categories, %d distinct categories (%.2f per sketch); most frequent: %s",
@@ -61,8 +67,8 @@ def select_checkpoint(train_out: str, eval_out: str) -> dict[str, Any]:
     """Optimal (best validation mIoU) vs last epoch from ``history.json``; also writes the plot tables
     ``train_history.json`` and ``tau_steps.json`` into ``eval.out``."""
     logger = get_run_logger()
-    selection = tracking.select_checkpoint(tracking.read_history(train_out))
-    tracking.write_plot_tables(train_out, eval_out)
+    selection = choose_checkpoint(read_history(train_out))
+    write_plot_tables(train_out, eval_out)
     best, last = selection["optimal"], selection["last"]
     logger.info(
         "optimal: epoch %s (val mIoU %.4f); last: epoch %s (val mIoU %.4f)%s",
@@ -111,24 +117,24 @@ def evaluate(
 @task(name="log-mlflow-run", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=3)
 def log_run(cfg: Config, train_out: str, eval_out: str, experiment: str, tags: dict[str, str], uri: str | None) -> str:
     """One MLflow run with the config, per-epoch and per-step metrics, plots and evaluation tables."""
-    run_id = tracking.log_training_run(
+    run_id = log_training_run(
         cfg.to_dict(), train_dir=train_out, eval_dir=eval_out, experiment=experiment, tags=tags, uri=uri
     )
-    get_run_logger().info("MLflow run %s (%s)", run_id, tracking.tracking_uri(uri))
+    get_run_logger().info("MLflow run %s (%s)", run_id, resolve_tracking_uri(uri))
     return run_id
 
 
 @task(name="register-model", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=3)
-def register_version(checkpoint: str, run_id: str, test_miou: float | None, uri: str | None) -> tracking.Registration:
+def register_version(checkpoint: str, run_id: str, test_miou: float | None, uri: str | None) -> registry.Registration:
     """Register the chosen checkpoint as a version of ``sketchseg``; ``champion`` moves if it is better."""
-    return tracking.register_checkpoint(checkpoint, run_id=run_id, test_miou=test_miou, uri=uri)
+    return registry.register_checkpoint(checkpoint, run_id=run_id, test_miou=test_miou, uri=uri)
 
 
 def summary_markdown(
     metrics: dict[str, Any],
     selection: dict[str, Any],
     run_id: str,
-    registration: tracking.Registration | None,
+    registration: registry.Registration | None,
 ) -> str:
     """The run's Markdown summary: metrics table, τ, the chosen checkpoint, the MLflow run and model version."""
     from sketchseg.eval.report import format_table
@@ -149,9 +155,9 @@ def summary_markdown(
         lines.append("- model registry: not registered (register=false)")
     else:
         holder = (
-            f"`@{tracking.CHAMPION}` moved to it"
+            f"`@{registry.CHAMPION}` moved to it"
             if registration.champion
-            else f"`@{tracking.CHAMPION}` stays with version {registration.previous_champion} "
+            else f"`@{registry.CHAMPION}` stays with version {registration.previous_champion} "
             f"(test mIoU {registration.previous_miou})"
         )
         lines.append(
@@ -168,7 +174,7 @@ def train_flow(
     nproc: int | None = None,
     foundation: str | None = None,
     register: bool = True,
-    experiment: str = tracking.DEFAULT_EXPERIMENT,
+    experiment: str = DEFAULT_EXPERIMENT,
     tracking_uri: str | None = None,
     resume: bool = False,
 ) -> dict[str, Any]:

@@ -14,9 +14,10 @@ import pytest
 import yaml
 
 from flows.train_flow import summary_markdown
-from sketchseg import tracking
 from sketchseg.config import config_from_dict
 from sketchseg.errors import ConfigError
+from sketchseg.tracking.registry import Registration
+from sketchseg.tracking.store import client_for
 from sketchseg.train.trainer import resolve_foundation
 from tests.servers import BIN, background, base_env, mlflow_server, prefect_server, wait_http
 
@@ -58,7 +59,7 @@ def check_outputs(tmp_path: Path, data: dict) -> dict:
 def check_tracking(uri: str, outputs: dict) -> str:
     """One finished MLflow run with the per-step τ, and version 1 of `sketchseg` holding `champion`; returns the
     run id."""
-    client = tracking.client_for(uri)
+    client = client_for(uri)
     experiment = client.get_experiment_by_name("sketchseg")
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
@@ -86,14 +87,14 @@ SELECTION = {
 
 
 def test_summary_names_table_tau_checkpoint_run_and_version() -> None:
-    reg = tracking.Registration("sketchseg", "4", 0.25, False, "2", 0.31, "models:/sketchseg/4")
+    reg = Registration("sketchseg", "4", 0.25, False, "2", 0.31, "models:/sketchseg/4")
     text = summary_markdown(METRICS, SELECTION, "abc123", reg)
     assert "| optimal | 30.00 | 50.00 | 60.00 | 25.00 | 45.00 | 50.00 |" in text
     assert "τ (calibrated on validation): 0.62" in text
     assert "optimal = epoch 2 (val mIoU 30.00); last = epoch 3 (val mIoU 28.00)" in text
     assert "`data/train/models/optimal.pt`" in text and "MLflow run: `abc123`" in text
     assert "`sketchseg` version 4 (test mIoU 0.25); `@champion` stays with version 2 (test mIoU 0.31)" in text
-    moved = tracking.Registration("sketchseg", "5", 0.4, True, "2", 0.31, "models:/sketchseg/5")
+    moved = Registration("sketchseg", "5", 0.4, True, "2", 0.31, "models:/sketchseg/5")
     assert "`@champion` moved to it" in summary_markdown(METRICS, SELECTION, "r", moved)
     assert "not registered" in summary_markdown(METRICS, SELECTION, "r", None)
 

@@ -1,5 +1,5 @@
-"""MLflow tracking and registry: tables from training outputs, run logging, the pyfunc model, the champion alias,
-and `mlflow models serve` answering a real HTTP request."""
+"""MLflow tracking and registry: the store, run logging, the pyfunc model, the champion alias, and
+`mlflow models serve` answering a real HTTP request."""
 
 from __future__ import annotations
 
@@ -12,15 +12,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sketchseg import tracking
-from sketchseg.config import config_from_dict
-from sketchseg.errors import CheckpointError
+from sketchseg.config import config_from_dict, flatten
+from sketchseg.io_utils import file_sha256
 from sketchseg.model.checkpoint import save_checkpoint
 from sketchseg.model.config import BackboneConfig, ModelConfig
 from sketchseg.model.image import load_sketch
 from sketchseg.model.network import SketchSegModel
 from sketchseg.model.segmenter import Segmenter
+from sketchseg.tracking import pyfunc, registry, runs, store
 from tests.servers import model_server
+from tests.test_training_tables import write_training_folder
 
 
 def sqlite_uri(folder: Path) -> str:
@@ -39,93 +40,26 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def finished_run(uri: str, experiment: str = "test") -> str:
-    client = tracking.client_for(uri)
-    run = client.create_run(tracking.ensure_experiment(client, experiment))
+    client = store.client_for(uri)
+    run = client.create_run(store.ensure_experiment(client, experiment))
     client.set_terminated(run.info.run_id)
     return run.info.run_id
 
 
-# ---------------------------------------------------------------------------------------------------- tables
-
-
-def test_category_statistics_on_hand_made_lists() -> None:
-    stats = tracking.category_statistics([["tree", "house"], [], ["tree", "tree", "cloud"], ["house"]])
-    assert stats["sketches"] == 4
-    assert stats["without_categories"] == 1
-    assert stats["distinct_categories"] == 3
-    assert stats["mean_categories_per_sketch"] == pytest.approx(5 / 4)  # a repeated name counts once per sketch
-    assert list(stats["sketches_per_category"].items()) == [("house", 2), ("tree", 2), ("cloud", 1)]
-    assert tracking.category_statistics([])["mean_categories_per_sketch"] == 0.0
-
-
-def test_shard_statistics_count_every_training_sketch(tiny_data: dict) -> None:
-    stats = tracking.shard_category_statistics(tiny_data["shards"], "train")
-    index = json.loads((tiny_data["shards"] / "train.json").read_text())
-    assert stats["sketches"] == index["num_samples"] > 0
-    assert stats["split"] == "train"
-    assert sum(stats["sketches_per_category"].values()) == pytest.approx(
-        stats["mean_categories_per_sketch"] * stats["sketches"]
-    )
-
-
-def test_select_checkpoint_reports_best_epoch_vs_last() -> None:
-    history = [
-        {"epoch": 1, "step": 5, "train_loss": 2.0, "tau": 0.70, "val_miou": 0.20},
-        {"epoch": 2, "step": 10, "train_loss": 1.5, "tau": 0.71, "val_miou": 0.50},
-        {"epoch": 3, "step": 15, "train_loss": 1.2, "tau": 0.72, "val_miou": 0.50},
-        {"epoch": 4, "step": 20, "train_loss": 1.1, "tau": 0.73, "val_miou": 0.30},
-    ]
-    sel = tracking.select_checkpoint(history)
-    assert sel["optimal"]["epoch"] == 2 and sel["optimal"]["step"] == 10  # the first of equal scores
-    assert sel["last"]["epoch"] == 4 and sel["last"]["val_miou"] == 0.30
-    assert sel["chosen"] == "optimal" and sel["same"] is False
-    assert tracking.select_checkpoint(history[:2])["same"] is True
-    with pytest.raises(CheckpointError, match="no epoch finished"):
-        tracking.select_checkpoint([])
-
-
-def write_training_folder(train_dir: Path) -> None:
-    train_dir.mkdir(parents=True)
-    history = [
-        {"epoch": 1, "step": 2, "train_loss": 1.5, "tau": 0.71, "val_miou": 0.2, "val_acc_p": 0.4, "seconds": 3.0},
-        {"epoch": 2, "step": 3, "train_loss": 1.25, "tau": 0.72, "val_miou": 0.25, "val_acc_p": 0.5, "seconds": 2.5},
-    ]
-    (train_dir / "history.json").write_text(json.dumps(history))
-    steps = [
-        {"step": 1, "epoch": 1, "lr": 0.01, "loss": 1.6, "tau": 0.705},
-        {"step": 2, "epoch": 1, "lr": 0.005, "loss": 1.4, "tau": 0.71},
-        {"step": 3, "epoch": 2, "lr": 0.001, "loss": 1.25},  # a row without τ is skipped in the τ table
-    ]
-    (train_dir / "steps.jsonl").write_text("".join(json.dumps(s) + "\n" for s in steps) + "\n")
-    (train_dir / "train_metrics.json").write_text(json.dumps({"epochs": 2}))
-
-
-def test_plot_tables_from_a_training_folder(tmp_path: Path) -> None:
-    write_training_folder(tmp_path / "train")
-    paths = tracking.write_plot_tables(tmp_path / "train", tmp_path / "eval")
-    assert json.loads(paths["train_history"].read_text()) == [
-        {"epoch": 1, "train_loss": 1.5, "val_miou": 0.2, "tau": 0.71},
-        {"epoch": 2, "train_loss": 1.25, "val_miou": 0.25, "tau": 0.72},
-    ]
-    assert json.loads(paths["tau_steps"].read_text()) == [{"step": 1, "tau": 0.705}, {"step": 2, "tau": 0.71}]
-    (tmp_path / "train" / "steps.jsonl").write_text('{"step": 1}\nnot json\n')
-    with pytest.raises(CheckpointError, match="steps.jsonl:2"):
-        tracking.read_steps(tmp_path / "train")
-    with pytest.raises(CheckpointError, match="history.json: missing"):
-        tracking.read_history(tmp_path / "nothing")
+# ---------------------------------------------------------------------------------------------------- params and store
 
 
 def test_config_params_are_the_flattened_resolved_config() -> None:
     cfg = config_from_dict({"train": {"lr": 0.01, "loss": {"layers": [4]}}, "model": {"vv_layers": None}})
-    params = tracking.config_params(cfg.to_dict())
+    params = runs.config_params(cfg.to_dict())
     assert params["train.lr"] == "0.01"
     assert params["train.loss.layers"] == "[4]"
     assert params["model.vv_layers"] == "null"
     assert params["model.backbone.name"] == cfg.model.backbone.name
     assert params["train.flip"] == "true"
     assert params["model.templates"] == json.dumps(cfg.model.templates)
-    assert all(not isinstance(v, dict) for v in tracking.flatten(cfg.to_dict()).values())
-    assert tracking.metric_rows({"tau": 0.6, "test": {"optimal": {"miou": 0.4, "note": "x"}}, "flag": True}) == {
+    assert all(not isinstance(v, dict) for v in flatten(cfg.to_dict()).values())
+    assert runs.metric_rows({"tau": 0.6, "test": {"optimal": {"miou": 0.4, "note": "x"}}, "flag": True}) == {
         "tau": 0.6,
         "test/optimal/miou": 0.4,
     }
@@ -133,12 +67,12 @@ def test_config_params_are_the_flattened_resolved_config() -> None:
 
 def test_tracking_uri_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    assert tracking.tracking_uri(workdir=tmp_path) == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    assert store.tracking_uri(workdir=tmp_path) == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
-    assert tracking.tracking_uri(workdir=tmp_path) == "http://127.0.0.1:5999"
-    assert tracking.tracking_uri("sqlite:///x.db") == "sqlite:///x.db"
-    assert tracking.artifact_root(f"sqlite:///{tmp_path}/m.db", "my exp") == (tmp_path / "mlartifacts/my_exp").as_uri()
-    assert tracking.artifact_root("http://127.0.0.1:5999", "e") is None
+    assert store.tracking_uri(workdir=tmp_path) == "http://127.0.0.1:5999"
+    assert store.tracking_uri("sqlite:///x.db") == "sqlite:///x.db"
+    assert store.artifact_root(f"sqlite:///{tmp_path}/m.db", "my exp") == (tmp_path / "mlartifacts/my_exp").as_uri()
+    assert store.artifact_root("http://127.0.0.1:5999", "e") is None
 
 
 # ---------------------------------------------------------------------------------------------------- run logging
@@ -157,10 +91,10 @@ def test_log_training_run_records_params_metrics_and_artifacts(tmp_path: Path) -
     Image.new("L", (8, 8), 255).save(eval_dir / "curves.png")
     cfg = config_from_dict({"train": {"epochs": 2}})
 
-    run_id = tracking.log_training_run(
+    run_id = runs.log_training_run(
         cfg.to_dict(), train_dir=tmp_path / "train", eval_dir=eval_dir, experiment="unit", uri=uri, tags={"k": "v"}
     )
-    client = tracking.client_for(uri)
+    client = store.client_for(uri)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params["train.epochs"] == "2" and run.data.tags["k"] == "v"
@@ -191,43 +125,43 @@ def test_registry_round_trip_and_champion_alias(tmp_path: Path, checkpoints: dic
     import mlflow
 
     uri = sqlite_uri(tmp_path)
-    client = tracking.client_for(uri)
+    client = store.client_for(uri)
     fluent_uri = mlflow.get_tracking_uri()
     t0 = time.perf_counter()
-    first = tracking.register_checkpoint(checkpoints["a"], run_id=finished_run(uri), test_miou=0.30, uri=uri)
+    first = registry.register_checkpoint(checkpoints["a"], run_id=finished_run(uri), test_miou=0.30, uri=uri)
     seconds = time.perf_counter() - t0
     assert (first.version, first.champion, first.previous_champion) == ("1", True, None)
     assert seconds < 20  # explicit pip_requirements: no dependency inference
     assert mlflow.get_tracking_uri() == fluent_uri  # the store was used for the call only
 
     worse_run = finished_run(uri)
-    worse = tracking.register_checkpoint(checkpoints["b"], run_id=worse_run, test_miou=0.20, uri=uri)
+    worse = registry.register_checkpoint(checkpoints["b"], run_id=worse_run, test_miou=0.20, uri=uri)
     assert (worse.version, worse.champion, worse.previous_champion, worse.previous_miou) == ("2", False, "1", 0.30)
     assert str(client.get_model_version_by_alias("sketchseg", "champion").version) == "1"
-    again = tracking.register_checkpoint(checkpoints["b"], run_id=worse_run, test_miou=0.20, uri=uri)
+    again = registry.register_checkpoint(checkpoints["b"], run_id=worse_run, test_miou=0.20, uri=uri)
     assert again.version == "2"  # a retried registration reuses its version
     assert len(client.search_model_versions("name='sketchseg'")) == 2
 
-    better = tracking.register_checkpoint(checkpoints["c"], run_id=finished_run(uri), test_miou=0.45, uri=uri)
+    better = registry.register_checkpoint(checkpoints["c"], run_id=finished_run(uri), test_miou=0.45, uri=uri)
     assert (better.version, better.champion, better.previous_champion) == ("3", True, "1")
     version = client.get_model_version_by_alias("sketchseg", "champion")
     assert str(version.version) == "3" and float(version.tags["test_miou"]) == 0.45
-    assert version.tags["checkpoint_sha256"] == tracking.file_sha256(checkpoints["c"])
+    assert version.tags["checkpoint_sha256"] == file_sha256(checkpoints["c"])
 
-    model = tracking.load_champion(uri=uri)
+    model = registry.load_champion(uri=uri)
     path = fixtures_dir / "sketch_1.png"
-    image = tracking.encode_image_file(path)
+    image = pyfunc.encode_image_file(path)
     out = model.predict(pd.DataFrame({"image": [image, image], "categories": ["giraffe, zebra, grass", ["cloud"]]}))
     assert list(out.columns) == ["labels", "categories", "shares"] and len(out) == 2
     strokes = load_sketch(path).strokes
-    labels = tracking.decode_labels(out["labels"][0])
+    labels = pyfunc.decode_labels(out["labels"][0])
     assert labels.shape == strokes.shape
     assert np.array_equal(labels >= 0, strokes)  # labels exactly on stroke pixels, -1 elsewhere
     assert list(out["categories"][0]) == ["giraffe", "zebra", "grass"]
     assert sum(out["shares"][0].values()) == pytest.approx(1.0)
     expected = Segmenter.from_checkpoint(checkpoints["c"]).segment(path, categories=["giraffe", "zebra", "grass"])
     assert np.array_equal(labels, expected.labels)  # the champion is checkpoint c, served unchanged
-    one = tracking.decode_labels(out["labels"][1])
+    one = pyfunc.decode_labels(out["labels"][1])
     assert set(np.unique(one)) == {-1, 0} and out["shares"][1] == {"cloud": 1.0}
 
     with pytest.raises(Exception, match="row 0: 'image' is not a base64"):
@@ -260,7 +194,7 @@ def test_registered_model_carries_sketchseg_code(tmp_path: Path, checkpoints: di
     import mlflow
 
     uri = sqlite_uri(tmp_path)
-    reg = tracking.register_checkpoint(checkpoints["a"], run_id=finished_run(uri), test_miou=0.3, uri=uri)
+    reg = registry.register_checkpoint(checkpoints["a"], run_id=finished_run(uri), test_miou=0.3, uri=uri)
     mlflow.set_tracking_uri(uri)
     try:
         model_dir = mlflow.artifacts.download_artifacts(reg.model_uri, dst_path=str(tmp_path / "model"))
@@ -269,7 +203,7 @@ def test_registered_model_carries_sketchseg_code(tmp_path: Path, checkpoints: di
     assert (Path(model_dir) / "code" / "sketchseg" / "model" / "segmenter.py").is_file()
     path = fixtures_dir / "sketch_2.png"
     repo = str(Path(__file__).resolve().parents[1])
-    script = HIDDEN_SKETCHSEG.format(repo=repo, model_dir=model_dir, image=tracking.encode_image_file(path))
+    script = HIDDEN_SKETCHSEG.format(repo=repo, model_dir=model_dir, image=pyfunc.encode_image_file(path))
     work = tmp_path / "elsewhere"
     work.mkdir()
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=work, timeout=300)
@@ -277,25 +211,25 @@ def test_registered_model_carries_sketchseg_code(tmp_path: Path, checkpoints: di
     answer = json.loads(res.stdout.strip().splitlines()[-1])
     assert answer["from"].startswith(str(Path(model_dir).resolve())) or "/code/sketchseg/" in answer["from"]
     expected = Segmenter.from_checkpoint(checkpoints["a"]).segment(path, categories=["kite", "tree", "person"])
-    assert np.array_equal(tracking.decode_labels(answer["labels"]), expected.labels)
+    assert np.array_equal(pyfunc.decode_labels(answer["labels"]), expected.labels)
 
 
 def test_labels_encoding_round_trip() -> None:
     labels = np.array([[-1, 0, 1], [2, -1, 254]], dtype=np.int16)
-    assert np.array_equal(tracking.decode_labels(tracking.encode_labels(labels)), labels)
+    assert np.array_equal(pyfunc.decode_labels(pyfunc.encode_labels(labels)), labels)
     with pytest.raises(Exception, match="at most 255 categories"):
-        tracking.encode_labels(np.array([[255]], dtype=np.int16))
+        pyfunc.encode_labels(np.array([[255]], dtype=np.int16))
 
 
 @pytest.mark.slow
 def test_mlflow_models_serve_answers_invocations(tmp_path: Path, checkpoints: dict, fixtures_dir: Path) -> None:
     uri = sqlite_uri(tmp_path)
-    tracking.register_checkpoint(checkpoints["a"], run_id=finished_run(uri), test_miou=0.3, uri=uri)
+    registry.register_checkpoint(checkpoints["a"], run_id=finished_run(uri), test_miou=0.3, uri=uri)
     path = fixtures_dir / "sketch_2.png"
     body = {
         "dataframe_split": {
             "columns": ["image", "categories"],
-            "data": [[tracking.encode_image_file(path), "kite, tree, person"]],
+            "data": [[pyfunc.encode_image_file(path), "kite, tree, person"]],
         }
     }
     t0 = time.perf_counter()
@@ -310,7 +244,7 @@ def test_mlflow_models_serve_answers_invocations(tmp_path: Path, checkpoints: di
     print(f"mlflow models serve: healthy after {started:.1f} s")
     (row,) = answer["predictions"]
     assert row["categories"] == ["kite", "tree", "person"]
-    labels = tracking.decode_labels(row["labels"])
+    labels = pyfunc.decode_labels(row["labels"])
     expected = Segmenter.from_checkpoint(checkpoints["a"]).segment(path, categories=["kite", "tree", "person"])
     assert np.array_equal(labels, expected.labels)
     assert row["shares"] == pytest.approx(expected.shares)

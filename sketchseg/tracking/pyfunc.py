@@ -1,0 +1,195 @@
+"""The MLflow pyfunc model ``sketchseg``: :class:`SketchsegPyfunc`, whose artifact ``checkpoint`` is a sketchseg
+checkpoint file, and what it is logged with (signature, input example, pinned requirements, bundled code).
+
+Input: a DataFrame with the columns ``image`` (a PNG file as a base64 string) and ``categories`` (a comma-separated
+string, or a list of strings); :func:`parse_input` reads it. Output, one row per input row: ``labels`` (base64
+string of an 8-bit grayscale PNG the size of the sketch: 0 on background pixels, ``k`` on stroke pixels labelled
+``categories[k - 1]``), ``categories`` (the cleaned list the label values index) and ``shares`` (category ->
+fraction of stroke pixels). :func:`decode_labels` turns ``labels`` back into the int16 map of
+:class:`sketchseg.model.segmenter.Segmentation` (-1 on background).
+
+The model carries a copy of the sketchseg package (:func:`code_paths`), so it loads and serves
+(`mlflow models serve`) where sketchseg is not installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+from sketchseg.errors import InputError
+
+if TYPE_CHECKING:
+    from sketchseg.model.image import Sketch
+
+MAX_CATEGORIES = 255  # label values fit one 8-bit PNG channel (0 = background)
+INPUT_COLUMNS = ("image", "categories")
+OUTPUT_COLUMNS = ("labels", "categories", "shares")
+
+
+def encode_png(gray: np.ndarray) -> str:
+    """uint8 [H, W] -> base64 string of a grayscale PNG."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(gray, dtype=np.uint8), mode="L").save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def encode_image_file(path: str | Path) -> str:
+    """A PNG (or any image) file's bytes as base64, the ``image`` column of the model's input."""
+    return base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def encode_labels(labels: np.ndarray) -> str:
+    """int [H, W] label map (-1 background) -> the model's ``labels`` output (base64 PNG, value = label + 1)."""
+    if labels.max(initial=-1) >= MAX_CATEGORIES:
+        raise InputError(f"at most {MAX_CATEGORIES} categories fit the label PNG")
+    return encode_png((labels.astype(np.int16) + 1).astype(np.uint8))
+
+
+def decode_labels(text: str) -> np.ndarray:
+    """The model's ``labels`` output -> int16 [H, W] label map with -1 on background."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(base64.b64decode(text))) as img:
+        return np.asarray(img, dtype=np.int16) - 1
+
+
+def _decode_image(value: Any, row: int) -> Sketch:
+    """One ``image`` cell (base64 string of an image file, or its bytes) -> :class:`Sketch`."""
+    from PIL import Image, UnidentifiedImageError
+
+    from sketchseg.model.image import _to_gray, sketch_from_array
+
+    if isinstance(value, str):
+        try:
+            data = base64.b64decode(value, validate=True)
+        except ValueError:
+            raise InputError(f"row {row}: 'image' is not a base64 string of a PNG file") from None
+    elif isinstance(value, bytes | bytearray):
+        data = bytes(value)
+    else:
+        raise InputError(f"row {row}: 'image' must be a base64 string of a PNG file, got {type(value).__name__}")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            gray = _to_gray(img)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise InputError(f"row {row}: 'image' is not a readable image ({exc})") from None
+    return sketch_from_array(gray, source=f"row {row}")
+
+
+def _decode_categories(value: Any, row: int) -> str | list[str]:
+    """One ``categories`` cell (comma-separated string, list or array of strings) -> what Segmenter.segment takes."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    raise InputError(f"row {row}: 'categories' must be a comma-separated string or a list of strings")
+
+
+def parse_input(model_input: Any) -> list[tuple[Sketch, str | list[str]]]:
+    """The model's input (a DataFrame, or what ``pd.DataFrame`` accepts) -> one (sketch, categories) per row.
+
+    Raises InputError naming the row and the column at fault."""
+    if not isinstance(model_input, pd.DataFrame):
+        model_input = pd.DataFrame(model_input)
+    missing = set(INPUT_COLUMNS) - set(model_input.columns)
+    if missing:
+        raise InputError(f"input is missing the column(s) {sorted(missing)}; expected 'image' and 'categories'")
+    return [
+        (_decode_image(image, row), _decode_categories(categories, row))
+        for row, (image, categories) in enumerate(zip(model_input["image"], model_input["categories"], strict=True))
+    ]
+
+
+class SketchsegPyfunc(mlflow.pyfunc.PythonModel):
+    """Segments sketches with the sketchseg checkpoint stored as the model's artifact ``checkpoint``
+    (input and output: see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._segmenter = None
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        from sketchseg.model.segmenter import Segmenter
+
+        self._segmenter = Segmenter.from_checkpoint(context.artifacts["checkpoint"])
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """DataFrame (image, categories) -> DataFrame (labels, categories, shares), one row per sketch."""
+        if self._segmenter is None:
+            self.load_context(context)
+        rows = []
+        for sketch, categories in parse_input(model_input):
+            seg = self._segmenter.segment(sketch, categories=categories)
+            rows.append({"labels": encode_labels(seg.labels), "categories": seg.categories, "shares": seg.shares})
+        return pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS))
+
+
+def model_signature():
+    """The model's signature: (image: string, categories: any) -> (labels: string, categories: [string],
+    shares: {string: double})."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import AnyType, Array, ColSpec, DataType, Map, Schema
+
+    inputs = Schema([ColSpec(DataType.string, "image"), ColSpec(AnyType(), "categories")])
+    outputs = Schema(
+        [
+            ColSpec(DataType.string, "labels"),
+            ColSpec(Array(DataType.string), "categories"),
+            ColSpec(Map(DataType.double), "shares"),
+        ]
+    )
+    return ModelSignature(inputs=inputs, outputs=outputs)
+
+
+def example_sketch(size: int = 64) -> np.ndarray:
+    """A small hand-made sketch (uint8 [size, size], black strokes on white) for the model's input example."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("L", (size, size), 255)
+    draw = ImageDraw.Draw(img)
+    s = size
+    draw.rectangle((s // 8, s // 2, s // 2, 7 * s // 8), outline=0, width=2)  # a house
+    draw.line((s // 8, s // 2, 5 * s // 16, s // 4, s // 2, s // 2), fill=0, width=2)
+    draw.line((3 * s // 4, 7 * s // 8, 3 * s // 4, s // 2), fill=0, width=2)  # a tree
+    draw.ellipse((5 * s // 8, s // 4, 7 * s // 8, s // 2), outline=0, width=2)
+    return np.asarray(img, dtype=np.uint8)
+
+
+def input_example() -> pd.DataFrame:
+    """The model's input example: one row with the hand-made sketch and two categories."""
+    return pd.DataFrame({"image": [encode_png(example_sketch())], "categories": ["house, tree"]})
+
+
+def pip_requirements() -> list[str]:
+    """Pinned requirements of the pyfunc model (explicit, so logging does not infer them). sketchseg itself travels
+    with the model (:func:`code_paths`)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    reqs = []
+    dists = ("mlflow", "torch", "torchvision", "open_clip_torch", "numpy", "pandas", "pillow", "safetensors", "tqdm",
+             "pyyaml")  # fmt: skip
+    for dist in dists:
+        try:
+            reqs.append(f"{dist}=={version(dist)}")
+        except PackageNotFoundError:
+            reqs.append(dist)
+    return reqs
+
+
+def code_paths() -> list[str]:
+    """The sketchseg package folder, bundled with the model so that it loads and serves where sketchseg is not
+    installed."""
+    import sketchseg
+
+    return [str(Path(sketchseg.__file__).resolve().parent)]
