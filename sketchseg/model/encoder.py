@@ -20,6 +20,7 @@ from torch import nn
 
 from sketchseg.errors import ConfigError
 from sketchseg.model.config import ModelConfig
+from sketchseg.model.exit_block import AuthorsExitBlock
 
 
 @dataclass
@@ -99,6 +100,8 @@ class SketchEncoder(nn.Module):
         for lin in self.cross_q.values():
             nn.init.normal_(lin.weight, std=text_dim**-0.5)
             nn.init.zeros_(lin.bias)
+        # The authors' text-independent block after the last block, on each path's whole sequence (exit_block.py).
+        self.exit_block = AuthorsExitBlock(self.width) if cfg.exit_block == "authors" else None
 
     # ---- pieces -------------------------------------------------------------------------------------------
     def embed(self, images: torch.Tensor) -> torch.Tensor:
@@ -161,6 +164,9 @@ class SketchEncoder(nn.Module):
                 break
             x = x + block.ls_1(self._merge(block, F.scaled_dot_product_attention(q, k, v)))
             x = x + block.ls_2(block.mlp(block.ln_2(x)))
+        if self.exit_block is not None:  # each path separately; the scene token stays the original path's
+            x_s = self.exit_block(x_s) if x_s is not None else None
+            x = self.exit_block(x) if (need_scene or x_s is None) else x
         path = x_s if x_s is not None else x
         patches = self.project(path[:, 1 : 1 + self.num_patches])  # [B, K, D]
         scene = self._pool_scene(x) if need_scene else None  # [B, D]
