@@ -13,6 +13,7 @@ from PIL import Image
 
 from sketchseg.errors import InputError
 from sketchseg.model.config import ModelConfig
+from sketchseg.model.encoder import SketchFeatures
 from sketchseg.model.image import Sketch, load_sketch, sketch_from_array, to_model_input
 from sketchseg.model.network import SketchSegModel
 from sketchseg.model.similarity import minmax_normalise, upsample_maps
@@ -85,9 +86,36 @@ def as_sketch(image: ImageLike) -> Sketch:
     raise InputError(f"unsupported image type {type(image).__name__}; pass a path, PIL image or uint8 array")
 
 
+@dataclass
+class SegmentRequest:
+    """One sketch with its own vocabulary (exactly one of ``categories`` and ``caption``) and optional threshold,
+    for :meth:`Segmenter.segment_batch`."""
+
+    image: ImageLike
+    categories: str | Sequence[str] | None = None
+    caption: str | None = None
+    threshold: float | None = None
+
+
+@dataclass
+class _Vocabulary:
+    """A cleaned category list with its embeddings [C, D] and the notes its cleaning produced."""
+
+    names: list[str]
+    text: torch.Tensor
+    notes: list[str]
+
+
+def check_threshold(threshold: float | None) -> None:
+    """Raise InputError unless ``threshold`` is None or lies in [0, 1]."""
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise InputError(f"threshold {threshold} must lie in [0, 1] (it applies to min-max normalised maps)")
+
+
 class Segmenter:
     """Segments sketches with a :class:`SketchSegModel`. Category embeddings are cached by the model's text encoder,
-    so a repeated vocabulary costs no text-tower call."""
+    so a repeated vocabulary costs no text-tower call. Sketches are encoded in batches of ``batch_size``; each
+    sketch of a batch may carry its own vocabulary (:meth:`segment_batch`)."""
 
     def __init__(self, model: SketchSegModel, device: str | torch.device = "cpu", batch_size: int = 16) -> None:
         self.model = model.eval().to(device)
@@ -123,6 +151,10 @@ class Segmenter:
             return normalise_categories(parsed)
         return normalise_categories(categories)
 
+    def _vocabulary(self, categories: str | Sequence[str] | None, caption: str | None) -> _Vocabulary:
+        names, notes = self.resolve_categories(categories, caption)
+        return _Vocabulary(names=names, text=self.model.encode_categories(names), notes=notes)  # text: [C, D]
+
     def segment(
         self,
         image: ImageLike,
@@ -142,47 +174,80 @@ class Segmenter:
         threshold: float | None = None,
     ) -> Iterator[Segmentation]:
         """Segment sketches in batches of ``batch_size`` with one shared vocabulary; yields results in order."""
-        if threshold is not None and not 0.0 <= threshold <= 1.0:
-            raise InputError(f"threshold {threshold} must lie in [0, 1] (it applies to min-max normalised maps)")
-        names, notes = self.resolve_categories(categories, caption)
-        text = self.model.encode_categories(names)  # [C, D], cached per category
+        check_threshold(threshold)
+        vocab = self._vocabulary(categories, caption)
         batch: list[Sketch] = []
         for image in images:
             batch.append(as_sketch(image))
             if len(batch) == self.batch_size:
-                yield from self._run(batch, names, text, threshold, notes)
+                yield from self._run(batch, [vocab] * len(batch), [threshold] * len(batch))
                 batch = []
         if batch:
-            yield from self._run(batch, names, text, threshold, notes)
+            yield from self._run(batch, [vocab] * len(batch), [threshold] * len(batch))
+
+    @torch.no_grad()
+    def segment_batch(self, requests: Sequence[SegmentRequest]) -> list[Segmentation]:
+        """Segment sketches that each carry their own vocabulary and threshold, encoding them together in batches
+        of ``batch_size`` (what a server does with concurrent requests). Every request is validated first."""
+        for request in requests:
+            check_threshold(request.threshold)
+        vocabs = [self._vocabulary(r.categories, r.caption) for r in requests]
+        sketches = [as_sketch(r.image) for r in requests]
+        out: list[Segmentation] = []
+        for start in range(0, len(requests), self.batch_size):
+            stop = start + self.batch_size
+            thresholds = [r.threshold for r in requests[start:stop]]
+            out.extend(self._run(sketches[start:stop], vocabs[start:stop], thresholds))
+        return out
 
     def _run(
-        self, sketches: list[Sketch], names: list[str], text: torch.Tensor, threshold: float | None, notes: list[str]
+        self, sketches: list[Sketch], vocabs: list[_Vocabulary], thresholds: list[float | None]
     ) -> Iterator[Segmentation]:
         size = self.model.image_size
         inputs, boxes = zip(*(to_model_input(s, size) for s in sketches), strict=True)
         x = torch.stack(inputs).to(self.device)  # [B, 1, S, S]
-        feats = self.model.encode_sketch(x, need_scene=False)
-        grid_maps = self.model.grid_similarity(feats, text)  # [B, C, gh, gw]
-        for i, (sketch, (side, top, left)) in enumerate(zip(sketches, boxes, strict=True)):
-            h, w = sketch.size
-            full = upsample_maps(grid_maps[i : i + 1], (side, side), self.model.cfg.upsample)
-            sim = full[0, :, top : top + h, left : left + w]  # [C, H, W]
-            labels = torch.full((h, w), BACKGROUND, dtype=torch.int16)
-            strokes = torch.from_numpy(sketch.strokes)
-            labels[strokes] = sim.argmax(dim=0).to(torch.int16)[strokes]
-            masks = None
-            if threshold is not None:
-                masks = ((minmax_normalise(sim[None])[0] > threshold) & strokes[None]).numpy()
-            counts = np.bincount(labels[strokes].numpy().astype(np.int64), minlength=len(names))
-            total = max(int(strokes.sum()), 1)
-            yield Segmentation(
-                categories=list(names),
-                labels=labels.numpy(),
-                similarity=sim.float().cpu().numpy(),
-                strokes=sketch.strokes,
-                masks=masks,
-                threshold=threshold,
-                shares={n: float(c) / total for n, c in zip(names, counts, strict=True)},
-                notes=list(notes) + list(sketch.notes),
-                source=sketch.source,
-            )
+        feats = self.model.encode_sketch(x, need_scene=False)  # patches [B, K, D]
+        for i, (sketch, box, vocab, threshold) in enumerate(zip(sketches, boxes, vocabs, thresholds, strict=True)):
+            one = SketchFeatures(scene=None, patches=feats.patches[i : i + 1], grid=feats.grid)
+            grid_maps = self.model.grid_similarity(one, vocab.text)  # [1, C, gh, gw]
+            yield self._finish(sketch, box, grid_maps, vocab, threshold)
+
+    def _finish(
+        self,
+        sketch: Sketch,
+        box: tuple[int, int, int],
+        grid_maps: torch.Tensor,
+        vocab: _Vocabulary,
+        threshold: float | None,
+    ) -> Segmentation:
+        """Maps on the patch grid [1, C, gh, gw] -> the sketch's Segmentation at its own resolution."""
+        side, top, left = box
+        h, w = sketch.size
+        full = upsample_maps(grid_maps.float(), (side, side), self.model.cfg.upsample)
+        sim = full[0, :, top : top + h, left : left + w]  # [C, H, W]
+        # per-pixel work on stroke pixels only (a few % of the sketch), through flat indices: boolean-mask
+        # indexing of [C, H, W] tensors costs ~30x more on CPU
+        ink = torch.from_numpy(np.flatnonzero(sketch.strokes))  # [N]
+        on_ink = sim.reshape(len(vocab.names), h * w)[:, ink]  # [C, N]
+        ink_labels = on_ink.argmax(dim=0).to(torch.int16)  # [N]
+        labels = torch.full((h * w,), BACKGROUND, dtype=torch.int16)
+        labels[ink] = ink_labels
+        masks = None
+        if threshold is not None:
+            masks = (minmax_normalise(sim[None])[0] > threshold).reshape(len(vocab.names), h * w)  # [C, H*W]
+            keep = torch.zeros(h * w, dtype=torch.bool)
+            keep[ink] = True
+            masks = (masks & keep).reshape(len(vocab.names), h, w).numpy()
+        counts = np.bincount(ink_labels.numpy().astype(np.int64), minlength=len(vocab.names))
+        total = max(len(ink), 1)
+        return Segmentation(
+            categories=list(vocab.names),
+            labels=labels.reshape(h, w).numpy(),
+            similarity=sim.cpu().numpy(),
+            strokes=sketch.strokes,
+            masks=masks,
+            threshold=threshold,
+            shares={n: float(c) / total for n, c in zip(vocab.names, counts, strict=True)},
+            notes=list(vocab.notes) + list(sketch.notes),
+            source=sketch.source,
+        )
