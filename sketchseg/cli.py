@@ -26,6 +26,7 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("evaluate",): "sketchseg.eval.cli",
     ("foundation",): "sketchseg.foundation.cli",
     ("stage",): "sketchseg.pipeline",
+    ("checkpoint", "convert"): "sketchseg.checkpoint_cli",
 }
 
 _OFFLINE_DEFAULTS = {

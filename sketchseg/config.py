@@ -145,6 +145,9 @@ class TrainConfig:
     center_patch_filters: bool | None = None
     threads: int = 0
     seed: int = 0
+    # start from this checkpoint's model (a sketchseg checkpoint or the authors' sketch_seg_best_miou.pth) instead of
+    # a new model on the foundation: its architecture and weights, the run's other model parameters (trainer.py)
+    init_checkpoint: str | None = None
     loss: LossParams = field(default_factory=LossParams)
 
     def __post_init__(self) -> None:

@@ -6,14 +6,17 @@ import torch
 import torch.nn.functional as F
 
 
-def similarity_maps(patches: torch.Tensor, text: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+def similarity_maps(
+    patches: torch.Tensor, text: torch.Tensor, grid: tuple[int, int], normalise_text: bool = True
+) -> torch.Tensor:
     """Cosine similarity of every patch with every category.
 
     patches: [B, K, D]; text: [C, D] (one vocabulary for the batch) or [B, C, D] (per sample).
-    Returns [B, C, rows, cols] with K = rows * cols.
+    Returns [B, C, rows, cols] with K = rows * cols. ``normalise_text=False`` takes the text vectors as they are
+    (e.g. embeddings minus the empty prompt's, which the authors do not renormalise); patches are always L2-normalised.
     """
     p = F.normalize(patches, dim=-1)
-    t = F.normalize(text, dim=-1)
+    t = F.normalize(text, dim=-1) if normalise_text else text
     if t.dim() == 2:
         sim = torch.einsum("bkd,cd->bck", p, t)  # [B, C, K]
     else:

@@ -23,6 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shards", type=Path, default=None, help="shards folder (default: data.shards)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: train.out)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
+    p.add_argument("--init-checkpoint", type=Path, default=None,
+                   help="start from this checkpoint (sketchseg .pt or the authors' .pth; train.init_checkpoint)")
     p.add_argument("--nproc", type=int, default=None, help="processes (default: train.nproc; 0 = GPUs or 1)")
 
 
@@ -95,9 +97,12 @@ def launch(
 
 
 def run(args: argparse.Namespace) -> int:
+    overrides = list(args.set)
+    if args.init_checkpoint is not None:
+        overrides.append(f"train.init_checkpoint={json.dumps(str(args.init_checkpoint))}")  # a YAML string
     summary = launch(
         args.params,
-        args.set,
+        overrides,
         nproc=args.nproc,
         foundation=args.foundation,
         shards=args.shards,

@@ -37,7 +37,8 @@ from PIL import Image
 from sketchseg.config import Config, flatten
 from sketchseg.errors import CheckpointError, ConfigError
 from sketchseg.io_utils import atomic_file, file_sha256
-from sketchseg.model.checkpoint import save_checkpoint
+from sketchseg.model.backbone import Backbone
+from sketchseg.model.checkpoint import load_model, save_checkpoint
 from sketchseg.model.config import BackboneConfig
 from sketchseg.model.finetune import center_patch_filters, keep_filters_centred, trainable_parameters
 from sketchseg.model.network import SketchSegModel
@@ -66,6 +67,35 @@ def model_config_for(cfg: Config, foundation: str | Path | None):
             raise CheckpointError(f"{folder}: not a foundation model folder; run `sketchseg foundation` first")
         model_cfg = dataclasses.replace(model_cfg, backbone=BackboneConfig(name=f"local-dir:{folder}"))
     return model_cfg
+
+
+# ``model`` parameters that decide which tensors a model holds: with ``train.init_checkpoint`` the checkpoint's apply.
+ARCHITECTURE_KEYS = ("backbone", "num_prompts", "vv", "vv_layers", "cross_attention", "cross_attention_blocks",
+                     "exit_block")  # fmt: skip
+
+
+def initial_model(cfg: Config, foundation: str | Path | None) -> SketchSegModel:
+    """The model training starts from: a new one on the foundation (or ``model.backbone``), or, with
+    ``train.init_checkpoint`` (a sketchseg checkpoint or the authors' released .pth), the checkpoint's architecture and
+    every weight, with the run's other ``model`` parameters (finetune, dropouts, templates, threshold settings)."""
+    path = cfg.train.init_checkpoint
+    if not path:
+        return SketchSegModel(model_config_for(cfg, foundation))
+    source = load_model(path)
+    architecture = {k: getattr(source.cfg, k) for k in ARCHITECTURE_KEYS}
+    overridden = [f"{k}: {getattr(cfg.model, k)!r} -> {v!r}" for k, v in architecture.items()
+                  if k != "backbone" and getattr(cfg.model, k) != v]  # fmt: skip
+    if overridden:
+        log.warning("init_checkpoint: the checkpoint's architecture replaces model.%s", "; model.".join(overridden))
+    if foundation is not None:
+        log.info("train.init_checkpoint: the backbone comes from %s, not from the foundation %s", path, foundation)
+    backbone = Backbone(clip=source.clip, tokenizer=source.text.tokenizer, weights=source.weights)
+    model = SketchSegModel(dataclasses.replace(cfg.model, **architecture), backbone=backbone)
+    model.load_state_dict(source.state_dict())
+    model.origin = f"fine-tuned from {source.weights}"  # the weights line of the checkpoints this run saves
+    model.weights = source.weights
+    log.info("training starts from %s", source.weights)
+    return model
 
 
 def train_transform(sample: dict[str, Any], size: tuple[int, int], flip: bool, seed: int, epoch: int) -> dict:
@@ -190,7 +220,7 @@ def train(
     dist_utils.seed_everything(tc.seed, rank)
     use_bf16 = tc.precision == "bf16" or (tc.precision == "auto" and ctx.device.type == "cuda")
 
-    model = SketchSegModel(model_config_for(cfg, foundation)).to(ctx.device)
+    model = initial_model(cfg, foundation).to(ctx.device)
     foundation_sha = foundation_digest(foundation)
     loss_cfg = LossConfig(
         margin=tc.loss.margin,
