@@ -408,7 +408,7 @@ def test_custom_caption_parser_and_max_categories(tmp_path):
     no_sky = make_parser("offline", stoplist=(*DEFAULT_STOPLIST, "sky"))
     index = write_shards([record], out, split="val", max_categories=3, parser=no_sky)
     assert _read_all(out, "val")["s1"]["categories"] == ["kite", "tree", "house"]
-    assert index["caption_parser"] == "pattern+rules" and index["max_categories"] == 3
+    assert index["caption_parser"] == "pattern+lemminflect" and index["max_categories"] == 3
 
 
 def test_split_by_node_gives_each_rank_its_share(tmp_path, monkeypatch):

@@ -1,20 +1,24 @@
 """Object categories from a sketch caption (SPEC §5), offline.
 
-``parse_categories("two trees and a house under the clouds") == ["tree", "house", "cloud"]``
+``parse_categories("an alarm clock next to two palm trees") == ["alarm clock", "palm tree"]``
 
-Pipeline: NLTK word tokenisation (needs no data) -> part-of-speech tags -> a few corrections of tagger
-mistakes that matter for scene captions -> NLTK ``RegexpParser`` noun-phrase chunks -> one category per
-phrase: the head noun (the last noun of the phrase), singular, lower case.
+Pipeline: NLTK word tokenisation (needs no data) -> part-of-speech tags -> known multi-word object names
+merged into one noun token, whatever their words were tagged -> a few corrections of tagger mistakes that
+matter for scene captions -> NLTK ``RegexpParser`` noun-phrase chunks -> one category per phrase:
+
+1. the longest known multi-word name the phrase contains ("hot air balloon", "fire hydrant", "teddy bear"):
+   a dataset's own ``all_classes.json`` names (``extra_vocabulary``), COCO's 80 and QuickDraw's 345
+   (:mod:`sketchseg.data.vocabulary`), spelled as the first of these lists spells it;
+2. otherwise the phrase's final run of nouns ("palm tree", "ice cream", "coral") in its normal form
+   (:func:`~sketchseg.data.vocabulary.normalise_name`: lower case, singular from lemminflect), or the known
+   name with that normal form ("grapes" when the class list says "grapes").
 
 Backends, chosen once per process by :func:`default_parser` and reported with one ``logging.info`` line:
-
-- tagger: NLTK's averaged perceptron when its data (``averaged_perceptron_tagger_eng``) is installed,
-  otherwise textblob's ``PatternTagger`` (its English lexicon ships inside the textblob wheel);
-- singular form: an irregular-plural table first, then WordNet (NLTK ``wordnet`` data) for plural-tagged
-  nouns when it is installed, otherwise the rule-based :func:`singularize` of this module.
-
-Nothing is ever downloaded. Asking explicitly for ``backend="nltk"`` without the data raises
-:class:`~sketchseg.errors.DataError` naming the packages to install.
+the tagger is NLTK's averaged perceptron when its data (``averaged_perceptron_tagger_eng``) is installed,
+otherwise textblob's ``PatternTagger`` (its English lexicon ships inside the textblob wheel). Singular
+forms always come from lemminflect, so both backends and every name comparison share one normal form.
+Nothing is ever downloaded; asking explicitly for ``backend="nltk"`` without the data raises
+:class:`~sketchseg.errors.DataError` naming the package to install.
 
 Choices (where the paper is silent):
 
@@ -22,15 +26,14 @@ Choices (where the paper is silent):
   deterministic; ``max_categories`` keeps the first N;
 - adjectives are dropped unless ``keep_adjectives`` ("small house"); determiners, numbers, quantity words
   ("a lot of", "a couple of") and non-object nouns (:data:`DEFAULT_STOPLIST`: picture, scene, side, ...)
-  are dropped;
-- multi-word object names of :data:`DEFAULT_COMPOUNDS` ("teddy bear", "stop sign") stay whole, because
-  their head noun alone names another object ("bear", "sign");
+  are dropped, also inside a run of nouns ("background trees" -> "tree");
 - an empty caption, or one without nouns, gives ``[]``; a caption that is not a ``str`` raises
   ``TypeError``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import re
@@ -39,6 +42,7 @@ from dataclasses import dataclass, field
 
 import nltk
 
+from sketchseg.data.vocabulary import Vocabulary, known_vocabulary, normalise_name, singular
 from sketchseg.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -63,51 +67,12 @@ DEFAULT_STOPLIST: tuple[str, ...] = (
     "nobody", "one", "thing", "other",
 )  # fmt: skip
 
-# Adjectives never kept by ``keep_adjectives`` (quantity, order and position words).
+# Adjectives never kept by ``keep_adjectives`` (quantity, order and position words) and never read as nouns.
 ADJECTIVE_STOPLIST: tuple[str, ...] = (
     "many", "several", "few", "other", "various", "same", "different", "next", "such", "own", "certain",
     "numerous", "more", "most", "much", "first", "second", "third", "last", "only", "whole", "entire",
     "main", "top", "bottom", "left", "right", "far", "upper", "lower", "front", "middle", "multiple",
 )  # fmt: skip
-
-# Multi-word object names kept whole (singular form); the MS-COCO ones whose head alone means another thing.
-DEFAULT_COMPOUNDS: tuple[str, ...] = (
-    "teddy bear", "hot dog", "stop sign", "traffic light", "fire hydrant", "parking meter",
-    "tennis racket", "baseball bat", "baseball glove", "wine glass", "cell phone", "dining table",
-    "potted plant", "sports ball", "hair drier", "hair dryer",
-)  # fmt: skip
-
-# Irregular plurals (exact words). Compounds ending in "-men" are handled by rule.
-IRREGULAR_PLURALS: dict[str, str] = {
-    "people": "person", "children": "child", "men": "man", "women": "woman", "mice": "mouse",
-    "geese": "goose", "teeth": "tooth", "feet": "foot", "oxen": "ox", "lice": "louse", "dice": "die",
-    "leaves": "leaf", "knives": "knife", "wives": "wife", "lives": "life", "wolves": "wolf", "halves": "half",
-    "calves": "calf", "shelves": "shelf", "loaves": "loaf", "thieves": "thief", "scarves": "scarf",
-    "hooves": "hoof", "elves": "elf", "selves": "self", "dwarves": "dwarf", "wharves": "wharf",
-    "sheaves": "sheaf", "cacti": "cactus", "fungi": "fungus", "octopi": "octopus", "bacteria": "bacterium",
-    "buses": "bus", "busses": "bus", "cactuses": "cactus", "octopuses": "octopus", "walruses": "walrus",
-    "circuses": "circus", "viruses": "virus", "campuses": "campus", "bonuses": "bonus", "platypuses": "platypus",
-    "hippopotamuses": "hippopotamus", "irises": "iris", "lenses": "lens", "gases": "gas", "atlases": "atlas",
-    "canvases": "canvas", "axes": "axe", "quizzes": "quiz", "cookies": "cookie", "movies": "movie",
-    "zombies": "zombie", "brownies": "brownie", "hoodies": "hoodie", "calories": "calorie",
-    "goalies": "goalie", "rookies": "rookie", "selfies": "selfie", "mustaches": "mustache",
-    "moustaches": "moustache", "niches": "niche", "headaches": "headache", "avalanches": "avalanche",
-    "potatoes": "potato", "tomatoes": "tomato", "heroes": "hero", "volcanoes": "volcano",
-    "mosquitoes": "mosquito", "mangoes": "mango", "buffaloes": "buffalo", "dominoes": "domino",
-    "tornadoes": "tornado", "torpedoes": "torpedo", "echoes": "echo", "emus": "emu", "gnus": "gnu",
-    "menus": "menu", "tofus": "tofu", "kangaroos": "kangaroo",
-}  # fmt: skip
-
-# Words that are the same in singular and plural, and singular words ending in "s".
-INVARIANT_NOUNS: frozenset[str] = frozenset(
-    """sheep deer fish moose bison series species aircraft salmon trout swine offspring
-    grass bus glass cross dress gas lens canvas iris cactus octopus walrus circus compass mattress tennis chess
-    news atlas bonus campus virus plus chaos bias bass boss moss class mass press princess lioness actress
-    hippopotamus platypus asparagus hibiscus citrus abacus census octopus crocus status apparatus
-    scissors pants trousers jeans shorts pajamas pyjamas clothes stairs binoculars tongs pliers goggles
-    physics mathematics gymnastics athletics aerobics measles diabetes
-    omen semen specimen abdomen""".split()
-)
 
 # Nouns ending in "-ing" (anything else ending in "-ing" and tagged as a noun is re-tagged as a gerund).
 ING_NOUNS: frozenset[str] = frozenset(
@@ -128,69 +93,40 @@ _AUXILIARIES = frozenset(
     shall should may might must""".split()
 )
 
+KNOWN_TAG = "NNKNOWN"  # tag of a merged known multi-word name (matches the chunker's <NN.*>)
 _GRAMMAR = r"NP: {<JJ.*>*<NN.*>+}"
 _WORD = re.compile(r"^[^\W\d_]{2,}(?:[-'][^\W\d_]+)*$")
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
+_SPLIT_WORDS = re.compile(r"[-_]")
 _VERB_TAGS = frozenset({"VB", "VBP", "VBZ"})
-
-
-def singularize(word: str) -> str:
-    """The singular of an English noun (lower case), by rule; singular words come back unchanged.
-
-    ``singularize("trees") == "tree"``, ``"people" -> "person"``, ``"grass" -> "grass"``,
-    ``"ponies" -> "pony"``, ``"wolves" -> "wolf"``, ``"benches" -> "bench"``.
-    """
-    w = word.lower()
-    if len(w) < 3 or w in INVARIANT_NOUNS:
-        return w
-    if w in IRREGULAR_PLURALS:
-        return IRREGULAR_PLURALS[w]
-    if w.endswith("men") and len(w) > 5:  # policemen, snowmen, firemen
-        return w[:-3] + "man"
-    if w.endswith("ies") and len(w) > 4:
-        return w[:-3] + "y"  # ponies, skies, berries
-    if w.endswith(("sses", "shes", "ches", "xes", "zzes")):
-        return w[:-2]  # glasses, brushes, benches, boxes, buzzes
-    if w.endswith(("ss", "us", "is")):
-        return w  # grass, cactus, tennis: already singular
-    if w.endswith("s") and not w.endswith("'s"):
-        return w[:-1]  # trees, horses, houses, giraffes, waves
-    return w
+_PAST_TAGS = frozenset({"VBD", "VBN"})  # "a saw/VBD": a noun only right after a determiner or number
+_PHRASE_CONTINUES = ("JJ", "NN", "CD", "VBG", "POS")  # tag prefixes that can follow an adjective inside a phrase
 
 
 @dataclass
 class CaptionParser:
-    """Caption -> categories with a fixed tagger and singular-form function (see the module docstring).
+    """Caption -> categories with a fixed tagger and vocabulary (see the module docstring).
 
-    ``tag`` maps a token list to ``(token, tag)`` pairs with Penn Treebank tags; ``lemmatize`` maps a
-    lower-case plural-tagged noun to its singular (``None`` = rules only). ``backend`` is a name for logs.
+    ``tag`` maps a token list to ``(token, tag)`` pairs with Penn Treebank tags; ``vocabulary`` holds the
+    known names (default: COCO and QuickDraw); ``backend`` is a name for logs and shard indexes.
     """
 
     tag: Callable[[list[str]], Sequence[tuple[str, str]]]
-    lemmatize: Callable[[str], str] | None = None
     backend: str = "custom"
     stoplist: frozenset[str] = frozenset(DEFAULT_STOPLIST)
-    compounds: frozenset[str] = frozenset(DEFAULT_COMPOUNDS)
+    vocabulary: Vocabulary = field(default_factory=known_vocabulary)
     _chunker: nltk.RegexpParser = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.stoplist = frozenset(w.lower() for w in self.stoplist)
-        self.compounds = frozenset(" ".join(c.lower().split()) for c in self.compounds)
         self._chunker = nltk.RegexpParser(_GRAMMAR)
 
-    def singular(self, word: str, tag: str) -> str:
-        """The singular lower-case form of a noun tagged ``tag``."""
-        w = word.lower()
-        if w in IRREGULAR_PLURALS or w in INVARIANT_NOUNS:
-            return singularize(w)
-        if self.lemmatize is not None and tag in ("NNS", "NNPS"):
-            lemma = self.lemmatize(w)
-            if lemma and lemma != w and _WORD.match(lemma):  # WordNet returns unknown words unchanged
-                return lemma.lower()
-        return singularize(w)
+    def with_vocabulary(self, extra: Iterable[str]) -> CaptionParser:
+        """The same parser with ``extra`` names (a dataset's ``all_classes.json``) known first."""
+        return dataclasses.replace(self, vocabulary=known_vocabulary(extra))
 
     def tagged(self, caption: str) -> Tagged:
-        """Tokens of ``caption`` with corrected part-of-speech tags (compound object names merged)."""
+        """Tokens of ``caption`` with corrected part-of-speech tags (known multi-word names merged)."""
         tokens = [
             "".join(token.split())
             for sentence in _SENTENCE_END.split(caption)  # no punkt data: split sentences by punctuation
@@ -199,11 +135,12 @@ class CaptionParser:
         tokens = [t for t in tokens if t]
         if not tokens:
             return []
-        tags = [(str(w), str(t)) for w, t in self.tag(tokens)]
+        lowered = [t.lower() for t in tokens]  # capitals start sentences ("Tiny elephants"), not names
+        tags = [(str(w), str(t)) for w, t in self.tag(lowered)]
         if len(tags) != len(tokens):  # the tagger re-split a token: tag one token at a time
-            tags = [(tok, str(self.tag([tok])[0][1])) for tok in tokens]
+            tags = [(tok, str(self.tag([tok])[0][1])) for tok in lowered]
         tags = [(tok, t) for tok, (_, t) in zip(tokens, tags, strict=True)]
-        return _fix_tags(self._merge_compounds(tags))
+        return _fix_tags(self._merge_known(tags))
 
     def categories(
         self, caption: str, *, max_categories: int | None = None, keep_adjectives: bool = False
@@ -223,40 +160,60 @@ class CaptionParser:
         return out
 
     def _phrase_category(self, leaves: Tagged, keep_adjectives: bool) -> str | None:
-        """The category named by one noun phrase (``[(word, tag), ...]``), or None."""
-        head_word, head_tag = leaves[-1]
-        head = self.singular(head_word, head_tag)
-        if head not in self.compounds and (not _WORD.match(head) or head in self.stoplist):
-            return None
-        if head_word.lower() in self.stoplist:
-            return None
+        """The category named by one noun phrase (``[(word, tag), ...]``, adjectives then nouns), or None."""
+        start = len(leaves)
+        while start > 0 and leaves[start - 1][1].startswith("NN"):
+            start -= 1
+        nouns = leaves[start:]
+        known = [w for w, tag in nouns if tag == KNOWN_TAG]
+        if known:  # the longest known name; of equally long ones the last (the head)
+            name = max(reversed(known), key=lambda w: len(normalise_name(w).split()))
+        else:
+            words = [w.lower() for w, _ in nouns]
+            head = words[-1]
+            if not _WORD.match(head) or head in self.stoplist or normalise_name(head) in self.stoplist:
+                return None
+            normal = normalise_name(" ".join(w for w in words if _WORD.match(w) and w not in self.stoplist))
+            name = self.vocabulary.get(normal) or normal
         if not keep_adjectives:
-            return head
+            return name
         adjectives = [
             w
-            for w, tag in ((word.lower(), tag) for word, tag in leaves[:-1])
+            for w, tag in ((word.lower(), tag) for word, tag in leaves[:start])
             if tag.startswith("JJ") and _WORD.match(w) and w not in ADJECTIVE_STOPLIST
         ]
-        return " ".join([*adjectives, head])
+        return " ".join([*adjectives, name])
 
-    def _merge_compounds(self, tags: Tagged) -> Tagged:
-        """Merge two-word object names of ``compounds`` ("teddy bears", "teddy-bear") into one noun token
-        holding the singular name, whatever the tagger said about the two words."""
+    def _merge_known(self, tags: Tagged) -> Tagged:
+        """Merge the longest known multi-word names ("hot air balloons", "teddy-bear") into one token holding
+        the name as the vocabulary spells it, tagged :data:`KNOWN_TAG` whatever the tagger said."""
+        vocab = self.vocabulary
         out: Tagged = []
         i = 0
         while i < len(tags):
-            parts = tags[i][0].lower().split("-")
-            width = 1
-            if len(parts) != 2 and i + 1 < len(tags):
-                parts, width = [parts[-1], tags[i + 1][0].lower()], 2
-            name = f"{parts[0]} {singularize(parts[-1])}" if len(parts) == 2 else ""
-            if name in self.compounds:
-                out.append((name, "NN" if singularize(parts[-1]) == parts[-1] else "NNS"))
-                i += width
-            else:
+            match = None
+            if _SPLIT_WORDS.split(tags[i][0].lower(), maxsplit=1)[0] in vocab.first_words:
+                for j in range(min(len(tags), i + vocab.max_words), i, -1):  # longest first
+                    normal = normalise_name(" ".join(w for w, _ in tags[i:j]))
+                    name = vocab.get(normal) if " " in normal else None
+                    if name is not None:
+                        match = (j, name)
+                        break
+            if match is None:
                 out.append(tags[i])
                 i += 1
+            else:
+                out.append((match[1], KNOWN_TAG))
+                i = match[0]
         return out
+
+
+def _opens_phrase(out: list[list[str]], i: int) -> bool:
+    """Whether token ``i`` follows a determiner, possessive or number, possibly across adjectives."""
+    k = i - 1
+    while k >= 0 and out[k][1].startswith("JJ"):
+        k -= 1
+    return k >= 0 and (out[k][0].lower() in _NOUN_OPENERS or out[k][1] in ("CD", "PRP$", "POS"))
 
 
 def _fix_tags(tags: Tagged) -> Tagged:
@@ -264,26 +221,37 @@ def _fix_tags(tags: Tagged) -> Tagged:
 
     - a word ending in "-ing" tagged as a noun, not a known "-ing" noun, is a gerund ("kid flying kite");
     - a verb-tagged word after an article, possessive, number, adjective, gerund or spatial preposition is a
-      noun ("a kite/VBP", "flying kite/VB", "with leaves/VBZ"), unless it is an auxiliary;
+      noun ("a kite/VBP", "flying kite/VB", "with leaves/VBZ"), unless it is an auxiliary; a past-tense
+      or participle tag right after a determiner or number too ("a saw/VBD");
+    - an adjective-tagged word that ends a phrase opened by a determiner is a noun ("a coral/JJ ,",
+      "a key/JJ and a saw"), unless more of the phrase follows ("a red and white bus") or it is a
+      quantity or position word (:data:`ADJECTIVE_STOPLIST`);
     - a plural-tagged noun right after a singular noun that follows "a/an", or before a determiner, is a
       verb ("a man surfs/NNS a wave").
     """
     out = [list(p) for p in tags]
     for word, item in zip((w.lower() for w, _ in tags), out, strict=True):
-        if item[1].startswith("NN") and word.endswith("ing") and len(word) > 4 and word not in ING_NOUNS:
+        if item[1] in ("NN", "NNS", "NNP", "NNPS") and word.endswith("ing") and len(word) > 4 and word not in ING_NOUNS:
             item[1] = "VBG"
     for i, (word, tag) in enumerate(out):
         w = word.lower()
-        if tag not in _VERB_TAGS or w in _AUXILIARIES or not _WORD.match(w) or i == 0:
+        if tag not in _VERB_TAGS | _PAST_TAGS or w in _AUXILIARIES or not _WORD.match(w) or i == 0:
             continue
         prev_word, prev_tag = out[i - 1][0].lower(), out[i - 1][1]
-        if (
-            prev_word in _NOUN_OPENERS
-            or prev_word in _SPATIAL_PREPOSITIONS
-            or prev_tag in ("CD", "PRP$", "POS", "VBG")
-            or prev_tag.startswith("JJ")
+        after_opener = prev_word in _NOUN_OPENERS or prev_tag in ("CD", "PRP$", "POS")
+        if after_opener or (
+            tag in _VERB_TAGS and (prev_word in _SPATIAL_PREPOSITIONS or prev_tag == "VBG" or prev_tag.startswith("JJ"))
         ):
-            out[i][1] = "NNS" if singularize(w) != w else "NN"
+            out[i][1] = "NNS" if singular(w) != w else "NN"
+    for i, (word, tag) in enumerate(out):
+        w = word.lower()
+        if not tag.startswith("JJ") or w in ADJECTIVE_STOPLIST or not _WORD.match(w) or not _opens_phrase(out, i):
+            continue
+        after = [t for _, t in out[i + 1 : i + 3]]
+        continues = bool(after) and after[0].startswith(_PHRASE_CONTINUES)
+        coordinated = len(after) == 2 and after[0] in ("CC", ",") and after[1].startswith(("JJ", "NN"))
+        if not continues and not coordinated:
+            out[i][1] = "NNS" if singular(w) != w else "NN"
     for i, (word, tag) in enumerate(out):
         if tag != "NNS" or i == 0 or out[i - 1][1] != "NN" or not word.lower().endswith("s"):
             continue
@@ -305,15 +273,15 @@ def _check_args(caption: object, max_categories: int | None) -> None:
 # ---------------------------------------------------------------------------------------------------------
 # Backends
 
-_NLTK_TAGGER_RESOURCE = "taggers/averaged_perceptron_tagger_eng/"
-_WORDNET_RESOURCE = "corpora/wordnet"
-_INSTALL_HINT = (
-    "install the NLTK data with network access: python -m nltk.downloader averaged_perceptron_tagger_eng wordnet "
+NLTK_TAGGER_RESOURCE = "taggers/averaged_perceptron_tagger_eng/"
+INSTALL_HINT = (
+    "install the NLTK tagger data with network access: python -m nltk.downloader averaged_perceptron_tagger_eng "
     "(or use backend='auto', which falls back to the offline tagger)"
 )
 
 
-def _has_nltk_data(resource: str) -> bool:
+def has_nltk_data(resource: str = NLTK_TAGGER_RESOURCE) -> bool:
+    """Whether NLTK finds ``resource`` (default: the perceptron tagger's data) without downloading."""
     try:
         nltk.data.find(resource)
     except LookupError:
@@ -342,54 +310,36 @@ def _pattern_tagger() -> Callable[[list[str]], Sequence[tuple[str, str]]]:
     return tag
 
 
-def _wordnet_lemmatizer() -> Callable[[str], str]:
-    from nltk.corpus import wordnet
-    from nltk.stem import WordNetLemmatizer
-
-    wordnet.ensure_loaded()
-    lemmatizer = WordNetLemmatizer()
-    return lambda word: lemmatizer.lemmatize(word, "n")
-
-
 def make_parser(
     backend: str = "auto",
     *,
     stoplist: Iterable[str] = DEFAULT_STOPLIST,
-    compounds: Iterable[str] = DEFAULT_COMPOUNDS,
+    extra_vocabulary: Iterable[str] = (),
 ) -> CaptionParser:
-    """Build a parser. ``backend``: ``"auto"`` (NLTK data when installed, else offline), ``"nltk"``
-    (NLTK tagger + WordNet, :class:`DataError` when their data is missing) or ``"offline"``
-    (textblob's PatternTagger + rule-based singulariser). Never downloads anything."""
+    """Build a parser. ``backend``: ``"auto"`` (NLTK's tagger when its data is installed, else offline),
+    ``"nltk"`` (:class:`DataError` when its data is missing) or ``"offline"`` (textblob's PatternTagger).
+    ``extra_vocabulary``: a dataset's own category names, known before COCO's and QuickDraw's.
+    Never downloads anything."""
     if backend not in ("auto", "nltk", "offline"):
         raise ValueError(f"unknown caption parser backend {backend!r}; use 'auto', 'nltk' or 'offline'")
     tagger, tagger_name = None, "pattern"
-    lemmatize, lemma_name = None, "rules"
     if backend in ("auto", "nltk"):
-        missing = [r for r in (_NLTK_TAGGER_RESOURCE, _WORDNET_RESOURCE) if not _has_nltk_data(r)]
-        if backend == "nltk" and missing:
-            raise DataError(f"NLTK data not found: {', '.join(missing)}; {_INSTALL_HINT}")
-        if _NLTK_TAGGER_RESOURCE not in missing:
+        if has_nltk_data():
             try:
                 tagger, tagger_name = _nltk_tagger(), "nltk-perceptron"
             except Exception as exc:  # noqa: BLE001 - unreadable data: fall back, say why
                 if backend == "nltk":
-                    raise DataError(f"NLTK tagger data is unreadable ({exc}); {_INSTALL_HINT}") from exc
+                    raise DataError(f"NLTK tagger data is unreadable ({exc}); {INSTALL_HINT}") from exc
                 log.warning("NLTK tagger data unusable (%s); using the offline tagger", exc)
-        if _WORDNET_RESOURCE not in missing:
-            try:
-                lemmatize, lemma_name = _wordnet_lemmatizer(), "wordnet"
-            except Exception as exc:  # noqa: BLE001
-                if backend == "nltk":
-                    raise DataError(f"NLTK WordNet data is unreadable ({exc}); {_INSTALL_HINT}") from exc
-                log.warning("NLTK WordNet data unusable (%s); using the rule-based singulariser", exc)
+        elif backend == "nltk":
+            raise DataError(f"NLTK data not found: {NLTK_TAGGER_RESOURCE}; {INSTALL_HINT}")
     if tagger is None:
         tagger = _pattern_tagger()
     return CaptionParser(
         tag=tagger,
-        lemmatize=lemmatize,
-        backend=f"{tagger_name}+{lemma_name}",
+        backend=f"{tagger_name}+lemminflect",
         stoplist=frozenset(stoplist),
-        compounds=frozenset(compounds),
+        vocabulary=known_vocabulary(extra_vocabulary),
     )
 
 
@@ -397,14 +347,25 @@ def make_parser(
 def default_parser() -> CaptionParser:
     """The process-wide parser (built once, backend chosen automatically and logged once)."""
     parser = make_parser("auto")
-    detail = "" if parser.backend.startswith("nltk") else " (NLTK tagger/WordNet data not installed: offline path)"
+    detail = "" if parser.backend.startswith("nltk") else " (NLTK tagger data not installed: offline path)"
     log.info("caption parser backend: %s%s", parser.backend, detail)
     return parser
 
 
+@functools.lru_cache(maxsize=4)
+def _dataset_parser(classes: tuple[str, ...]) -> CaptionParser:
+    return default_parser().with_vocabulary(classes)
+
+
+def dataset_parser(classes: Iterable[str] = ()) -> CaptionParser:
+    """The process-wide parser with a dataset's ``all_classes.json`` names known first (cached)."""
+    classes = tuple(classes)
+    return _dataset_parser(classes) if classes else default_parser()
+
+
 def parser_backend() -> str:
-    """Name of the active backend: ``"<tagger>+<singular form>"``, e.g. ``"pattern+rules"`` offline or
-    ``"nltk-perceptron+wordnet"`` with NLTK data installed."""
+    """Name of the active backend: ``"<tagger>+lemminflect"``, e.g. ``"pattern+lemminflect"`` offline or
+    ``"nltk-perceptron+lemminflect"`` with NLTK's tagger data installed."""
     return default_parser().backend
 
 
@@ -415,13 +376,14 @@ def parse_categories(
     keep_adjectives: bool = False,
     parser: CaptionParser | None = None,
 ) -> list[str]:
-    """Object categories named in ``caption``: one per noun phrase, head noun, singular, lower case, in
-    caption order, deduplicated, at most ``max_categories`` (None = all).
+    """Object categories named in ``caption``: one per noun phrase (see the module docstring), in caption
+    order, deduplicated, at most ``max_categories`` (None = all).
 
-    ``"A man is riding a horse on the beach."`` -> ``["man", "horse", "beach"]``;
-    ``keep_adjectives=True``: ``"a small house"`` -> ``["small house"]``. An empty caption or one without
-    nouns gives ``[]``. Raises ``TypeError`` when ``caption`` is not a ``str`` (e.g. ``None``) and
-    ``ValueError`` for a negative ``max_categories``. ``parser`` defaults to :func:`default_parser`.
+    ``"A man is riding a horse on the beach."`` -> ``["man", "horse", "beach"]``; ``"a hot air balloon over
+    palm trees"`` -> ``["hot air balloon", "palm tree"]``; ``keep_adjectives=True``: ``"a small house"`` ->
+    ``["small house"]``. An empty caption or one without nouns gives ``[]``. Raises ``TypeError`` when
+    ``caption`` is not a ``str`` (e.g. ``None``) and ``ValueError`` for a negative ``max_categories``.
+    ``parser`` defaults to :func:`default_parser`.
     """
     _check_args(caption, max_categories)
     return (parser or default_parser()).categories(
