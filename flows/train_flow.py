@@ -23,6 +23,7 @@ from prefect.cache_policies import NO_CACHE
 
 from sketchseg.config import Config, load_config
 from sketchseg.data.caption_stats import shard_category_statistics
+from sketchseg.eval.report import compared_metrics
 from sketchseg.eval.selection import read_history
 from sketchseg.eval.selection import select_checkpoint as choose_checkpoint
 from sketchseg.eval.tables import write_json, write_plot_tables
@@ -54,12 +55,14 @@ def caption_statistics(shards: str, eval_out: str) -> dict[str, Any]:
 
 @task(name="train", cache_policy=NO_CACHE)  # no retries: a failed training needs a look, not a blind rerun
 def train(
-    params: str, overrides: list[str], nproc: int | None, foundation: Path | None, resume: bool
+    params: str, overrides: list[str], nproc: int | None, foundation: Path | None, resume: bool, work: str | None = None
 ) -> dict[str, Any]:
     """The two-level training (in this process for one process, torchrun for more)."""
     from sketchseg.train.cli import launch
 
-    return launch(Path(params), overrides, nproc=nproc, foundation=foundation, resume=resume)
+    return launch(
+        Path(params), overrides, nproc=nproc, foundation=foundation, resume=resume, work=Path(work) if work else None
+    )
 
 
 @task(name="select-checkpoint", cache_policy=NO_CACHE)
@@ -96,11 +99,12 @@ def calibrate(cfg: Config, train_out: str, shards: str) -> dict[str, Any]:
 def evaluate(
     cfg: Config, train_out: str, eval_out: str, foundation: Path | None, calibration: dict[str, Any]
 ) -> dict[str, Any]:
-    """Baselines and both checkpoints on val and test; writes the report into ``eval.out``."""
+    """Baselines and both checkpoints on val and test; writes the report into ``eval.out`` and returns it (the content
+    of ``report.json``)."""
     from sketchseg.eval.report import format_table, run_report
 
     prepared = Path(cfg.data.prepared)
-    metrics = run_report(
+    report = run_report(
         cfg,
         train_dir=train_out,
         out=eval_out,
@@ -110,8 +114,8 @@ def evaluate(
         calibration=calibration,
         progress=sys.stderr.isatty(),
     )
-    get_run_logger().info("evaluation:\n%s", format_table(metrics))
-    return metrics
+    get_run_logger().info("evaluation:\n%s", format_table(report["figures"]))
+    return report
 
 
 @task(name="log-mlflow-run", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=3)
@@ -131,21 +135,22 @@ def register_version(checkpoint: str, run_id: str, test_miou: float | None, uri:
 
 
 def summary_markdown(
-    metrics: dict[str, Any],
+    figures: dict[str, Any],
     selection: dict[str, Any],
     run_id: str,
     registration: registry.Registration | None,
 ) -> str:
-    """The run's Markdown summary: metrics table, τ, the chosen checkpoint, the MLflow run and model version."""
+    """The run's Markdown summary: the table of the evaluation ``figures`` (report.json), τ, the chosen checkpoint, the
+    MLflow run and the model version."""
     from sketchseg.eval.report import format_table
 
     best, last = selection["optimal"], selection["last"]
     lines = [
         "# sketchseg train-flow",
         "",
-        format_table(metrics),
+        format_table(figures),
         "",
-        f"- τ (calibrated on validation): {metrics['tau']:.2f}",
+        f"- τ (calibrated on validation): {figures['tau']:.2f}",
         f"- checkpoint: {selection['chosen']} = epoch {best['epoch']} (val mIoU {100 * best['val_miou']:.2f}); "
         f"last = epoch {last['epoch']} (val mIoU {100 * last['val_miou']:.2f})",
         f"- file: `{selection['checkpoint']}`",
@@ -177,6 +182,7 @@ def train_flow(
     experiment: str = DEFAULT_EXPERIMENT,
     tracking_uri: str | None = None,
     resume: bool = False,
+    work: str | None = None,
 ) -> dict[str, Any]:
     """Train, calibrate, evaluate, log and register one model.
 
@@ -184,17 +190,23 @@ def train_flow(
     ``nproc``: training processes (None: ``train.nproc``; 0: one per GPU, 1 on CPU); ``foundation``: foundation
     folder (None: ``foundation.out`` when it holds a model, else ``model.backbone``); ``register``: register
     the optimal checkpoint; ``experiment``/``tracking_uri``: MLflow experiment and store (None:
-    ``MLFLOW_TRACKING_URI`` or ``./mlflow.db``); ``resume``: continue an interrupted training."""
+    ``MLFLOW_TRACKING_URI`` or ``./mlflow.db``); ``resume``: continue an interrupted training; ``work``: train in
+    this folder, continuing from its last checkpoint, and copy it to ``train.out`` when done (the DVC stage's
+    resumable state, :func:`sketchseg.train.cli.launch`)."""
+    import torch
+
     overrides = list(overrides or [])
     cfg = load_config(params, overrides)
+    torch.set_num_threads(cfg.train.threads)  # calibration and evaluation run in this process
     shards, train_out, eval_out = cfg.data.shards, cfg.train.out, cfg.eval.out
     found = resolve_foundation(cfg, foundation)
 
     caption_statistics(shards, eval_out)
-    summary = train(params, overrides, nproc, found, resume)
+    summary = train(params, overrides, nproc, found, resume, work)
     selection = select_checkpoint(train_out, eval_out)
     calibration = calibrate(cfg, train_out, shards)
-    metrics = evaluate(cfg, train_out, eval_out, found, calibration)
+    report = evaluate(cfg, train_out, eval_out, found, calibration)
+    figures = report["figures"]
     tags = {
         "sketchseg.params": str(Path(params).resolve()),
         "sketchseg.overrides": " ".join(overrides),
@@ -202,16 +214,16 @@ def train_flow(
         "sketchseg.world_size": str(summary.get("world_size", "")),
     }
     run_id = log_run(cfg, train_out, eval_out, experiment, tags, tracking_uri)
-    test_miou = metrics["test"]["optimal"].get("miou")
+    test_miou = figures["test"]["optimal"].get("miou")
     registration = register_version(selection["checkpoint"], run_id, test_miou, tracking_uri) if register else None
     create_markdown_artifact(
-        markdown=summary_markdown(metrics, selection, run_id, registration),
+        markdown=summary_markdown(figures, selection, run_id, registration),
         key=SUMMARY_KEY,
         description="metrics, τ, checkpoint, MLflow run and model version of this training",
     )
     return {
-        "metrics": metrics,
-        "tau": metrics["tau"],
+        "metrics": compared_metrics(figures),
+        "tau": figures["tau"],
         "checkpoint": selection,
         "run_id": run_id,
         "model_version": registration.version if registration else None,

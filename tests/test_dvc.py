@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sketchseg.config import flatten
 from tests.conftest import REPO
 
 BIN = Path(sys.executable).parent
@@ -96,7 +97,7 @@ def test_end_to_end_repro_on_tiny_parameters(tmp_path: Path) -> None:
     repro does nothing; `dvc metrics show` reads the results; `dvc exp run -S` reruns the training only."""
     repo = fresh_clone(tmp_path)
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["foundation"].update(minutes=0, max_steps=4, batch_size=8, warmup_steps=2, mosaics=16)
+    params["foundation"].update(steps=4, batch_size=8, warmup_steps=2, mosaics=16)
     params["foundation"]["backbone"]["name"] = "sketchseg-test"
     params["train"].update(epochs=1, batch_size=4, max_steps_per_epoch=2, val_max_sketches=4, threads=1)
     params["eval"].update(max_sketches=4, overlays=2)
@@ -106,9 +107,10 @@ def test_end_to_end_repro_on_tiny_parameters(tmp_path: Path) -> None:
     first = sh("dvc", "repro", cwd=repo, env=env)
     assert "Running stage 'train'" in first.stdout and "Running stage 'foundation'" in first.stdout
     metrics = json.loads((repo / "data/eval/metrics.json").read_text())
-    assert set(metrics["test"]) >= {"clip", "clip_surgery", "optimal", "last"}
-    assert set(metrics["grounding"]) == {"clip_surgery", "optimal", "last"}
-    assert set(metrics["grounding"]["optimal"]) == {"pairs", "own", "predicted", "whole", "other"}
+    assert set(metrics["test"]) == {"clip", "clip_surgery", "optimal", "last"}
+    figures = json.loads((repo / "data/eval/report.json").read_text())["figures"]
+    assert set(figures["grounding"]) == {"clip_surgery", "optimal", "last"}
+    assert set(figures["grounding"]["optimal"]) == {"pairs", "own", "predicted", "whole", "other"}
     assert "another category's strokes" in (repo / "data/eval/table.md").read_text()
     for name in ("threshold_curves.png", "train_history.json", "tau_steps.json", "table.md"):
         assert (repo / "data/eval" / name).is_file(), name
@@ -116,8 +118,11 @@ def test_end_to_end_repro_on_tiny_parameters(tmp_path: Path) -> None:
     assert (repo / "data/train/models/optimal.pt").is_file()
     second = sh("dvc", "repro", cwd=repo, env=env)
     assert "Running stage" not in second.stdout, second.stdout
-    shown = sh("dvc", "metrics", "show", "--json", cwd=repo, env=env)
-    assert "optimal" in shown.stdout
+    shown = json.loads(sh("dvc", "metrics", "show", "--json", cwd=repo, env=env).stdout)
+    (row,) = shown[""]["data"].values()  # one metrics file: one row of `dvc metrics show`
+    models = ("clip", "clip_surgery", "optimal", "last")
+    compared = {f"{s}.{m}.{k}" for s in ("val", "test") for m in models for k in ("miou", "acc_p", "acc_s")}
+    assert set(flatten(row["data"])) == {"tau", *compared}  # 25 columns, not the report's every figure
     sh("git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A", cwd=repo, env=env)
     sh("git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "run", cwd=repo, env=env)
     exp = sh("dvc", "exp", "run", "-S", "train.lr=0.002", cwd=repo, env=env)

@@ -52,6 +52,16 @@ def check_outputs(tmp_path: Path, data: dict) -> dict:
     stats = json.loads((ev / "caption_stats.json").read_text())
     assert stats["sketches"] == json.loads((data["shards"] / "train.json").read_text())["num_samples"]
     metrics = json.loads((ev / "metrics.json").read_text())
+    figures = json.loads((ev / "report.json").read_text())["figures"]
+    models = {"clip", "clip_surgery", "optimal", "last"}
+    # metrics.json: τ and the figures compared across experiments, taken from the report; the rest stays there
+    assert set(metrics) == {"tau", "val", "test"} and metrics["tau"] == figures["tau"]
+    for split in ("val", "test"):
+        assert set(metrics[split]) == models
+        for name in models:
+            assert metrics[split][name] == {k: figures[split][name][k] for k in ("miou", "acc_p", "acc_s")}
+            assert {"mean_acc", "fwiou"} <= set(figures[split][name])
+    assert set(figures["grounding"]) == {"clip_surgery", "optimal", "last"}
     assert 0.0 <= metrics["test"]["optimal"]["miou"] <= 1.0
     return {"metrics": metrics, "history": history, "steps": steps}
 

@@ -85,8 +85,16 @@ def test_log_training_run_records_params_metrics_and_artifacts(tmp_path: Path) -
     write_training_folder(tmp_path / "train")
     eval_dir = tmp_path / "eval"
     eval_dir.mkdir()
-    metrics = {"tau": 0.62, "tau_val_acc_p": 0.5, "val": {"optimal": {"miou": 0.3}}, "test": {"optimal": {"miou": 0.4}}}
+    metrics = {"tau": 0.62, "val": {"optimal": {"miou": 0.3}}, "test": {"optimal": {"miou": 0.4}}}
     (eval_dir / "metrics.json").write_text(json.dumps(metrics))
+    figures = {  # the report's figures: what metrics.json holds and more
+        "tau": 0.62,
+        "tau_val_acc_p": 0.5,
+        "val": {"optimal": {"miou": 0.3, "fwiou": 0.35}},
+        "test": {"optimal": {"miou": 0.4}, "optimal_seen": {"miou": 0.45}},
+        "grounding": {"optimal": {"pairs": 12, "own": {"top1": 0.75}}},
+    }
+    (eval_dir / "report.json").write_text(json.dumps({"figures": figures, "details": {"val": {}}}))
     (eval_dir / "table.md").write_text("| model |\n")
     Image.new("L", (8, 8), 255).save(eval_dir / "curves.png")
     cfg = config_from_dict({"train": {"epochs": 2}})
@@ -111,8 +119,13 @@ def test_log_training_run_records_params_metrics_and_artifacts(tmp_path: Path) -
     ]
     assert run.data.metrics["test/optimal/miou"] == 0.4
     assert run.data.metrics["calibrated_tau"] == 0.62
+    # the report's figures beyond metrics.json are logged too, its details are not
+    assert run.data.metrics["val/optimal/fwiou"] == 0.35 and run.data.metrics["test/optimal_seen/miou"] == 0.45
+    assert run.data.metrics["grounding/optimal/own/top1"] == 0.75 and run.data.metrics["tau_val_acc_p"] == 0.5
+    assert not any(name.startswith("details") for name in run.data.metrics)
     names = {a.path for folder in ("plots", "eval", "config", "train") for a in client.list_artifacts(run_id, folder)}
-    assert {"plots/curves.png", "eval/metrics.json", "eval/table.md", "config/params.resolved.yaml"} <= names
+    assert {"plots/curves.png", "eval/metrics.json", "eval/report.json", "eval/table.md"} <= names
+    assert "config/params.resolved.yaml" in names
     assert {"train/history.json", "train/train_metrics.json"} <= names
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.artifact_location == (tmp_path / "mlartifacts" / "unit").as_uri()

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from sketchseg.eval.report import format_table, run_report
 
     cfg = load_config(args.params, args.set)
-    metrics = run_report(
+    report = run_report(
         cfg,
         train_dir=args.train_dir or cfg.train.out,
         out=args.out or cfg.eval.out,
@@ -31,5 +31,5 @@ def run(args: argparse.Namespace) -> int:
         foundation=args.foundation,
         prepared=args.prepared or cfg.data.prepared,
     )
-    print(format_table(metrics))
+    print(format_table(report["figures"]))
     return 0

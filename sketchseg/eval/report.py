@@ -6,13 +6,19 @@ Models, all through the same evaluator and the same foundation weights:
 - ``clip_surgery``: v-v attention at inference only (no fine-tuning);
 - ``optimal``: our checkpoint with the best validation mIoU; ``last``: our last checkpoint.
 With ``eval.grounding`` the category-token diagnostic (:mod:`sketchseg.eval.grounding`) runs on validation for
-``clip_surgery`` (its class token, no cross-attention) and both checkpoints: ``metrics.json["grounding"]``.
+``clip_surgery`` (its class token, no cross-attention) and both checkpoints: ``report.json["figures"]["grounding"]``.
 τ is calibrated on validation with the optimal checkpoint (single category vs rest, Fig. S14) and stored in
 ``models/optimal.pt`` and ``models/last.pt`` (their ``tau`` and ``meta.calibrated_tau``).
 
-Outputs in ``out``: ``metrics.json`` (headline numbers), ``report.json`` (everything, incl. per-category tables),
-``threshold_curve.json`` + ``threshold_curves.png``, ``per_category.json`` + ``per_category.png``,
-``overlays_test.png``, ``table.md`` (the printed table).
+Outputs in ``out``:
+- ``metrics.json`` (DVC metrics): what a person compares across experiments, the calibrated ``tau`` and
+  ``{val,test}.<model>.{miou,acc_p,acc_s}`` (:func:`compared_metrics`), so that `dvc metrics show` and
+  `dvc exp show` read at a glance;
+- ``report.json``: ``figures`` (τ and its val Acc@P, each model's mIoU, Acc@P, Acc@S, MeanAcc, FWIoU on val and
+  test, the optimal checkpoint's seen/unseen test figures, the grounding diagnostic) and ``details`` (every
+  summary, incl. per-category tables, and the threshold curves);
+- ``table.md`` (the printed table, :func:`format_table`), ``threshold_curve.json`` + ``threshold_curves.png``,
+  ``per_category.json`` + ``per_category.png``, ``overlays_test.png``.
 """
 
 from __future__ import annotations
@@ -39,7 +45,9 @@ from sketchseg.model.network import SketchSegModel
 
 log = logging.getLogger(__name__)
 
-HEADLINE = ("miou", "acc_p", "acc_s", "mean_acc", "fwiou")
+HEADLINE = ("miou", "acc_p", "acc_s", "mean_acc", "fwiou")  # report.json's figures per model and split
+COMPARED = ("miou", "acc_p", "acc_s")  # metrics.json's figures per model and split
+GROUP_FIGURES = (("miou", "mIoU"), ("acc_p", "Acc@P"), ("mean_acc", "MeanAcc"))  # seen / unseen test categories
 
 
 def baseline_model(name: str, foundation: str | Path | None, cfg: Config) -> SketchSegModel:
@@ -113,7 +121,7 @@ def run_report(
     calibration: dict[str, Any] | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate everything and write the stage's outputs; returns the content of metrics.json. Calibrates τ first
+    """Evaluate everything and write the stage's outputs; returns the content of report.json. Calibrates τ first
     unless ``calibration`` (the result of :func:`calibrate`) is given."""
     train_dir, out, shards = Path(train_dir), Path(out), Path(shards)
     if calibration is None:
@@ -148,26 +156,28 @@ def run_report(
 
     curves = {split: results[split]["optimal"].curve for split in ("val", "test")}
     tau = float(calibration["tau"])
-    metrics: dict[str, Any] = {"tau": tau, "tau_val_acc_p": float(calibration["val_acc_p"])}
+    figures: dict[str, Any] = {"tau": tau, "tau_val_acc_p": float(calibration["val_acc_p"])}
     for split in ("val", "test"):
-        metrics[split] = {name: _headline(r.summary) for name, r in results[split].items()}
+        figures[split] = {name: _headline(r.summary) for name, r in results[split].items()}
     if ec.grounding:
-        metrics["grounding"] = {}
+        figures["grounding"] = {}
         for name in ("clip_surgery", "optimal", "last"):
             if name in models:
                 log.info("category-token grounding of %s on val", name)
-                metrics["grounding"][name] = category_grounding(models[name], splits["val"], progress=progress)
+                figures["grounding"][name] = category_grounding(models[name], splits["val"], progress=progress)
     test_opt = results["test"]["optimal"].summary
     for group in ("seen", "unseen"):
         if isinstance(test_opt.get(group), dict):
-            metrics["test"][f"optimal_{group}"] = {
-                k: v for k, v in test_opt[group].items() if k in ("acc_p", "miou", "mean_acc") and v is not None
+            figures["test"][f"optimal_{group}"] = {
+                k: v for k, v in test_opt[group].items() if k in dict(GROUP_FIGURES) and v is not None
             }
-    write_metrics_json(out / "metrics.json", metrics)
-
+    write_metrics_json(out / "metrics.json", compared_metrics(figures))
     report = {
-        split: {name: {"summary": r.summary, "curve": r.curve} for name, r in res.items()}
-        for split, res in results.items()
+        "figures": figures,
+        "details": {
+            split: {name: {"summary": r.summary, "curve": r.curve} for name, r in res.items()}
+            for split, res in results.items()
+        },
     }
     write_metrics_json(out / "report.json", report)
     rows = [
@@ -196,9 +206,19 @@ def run_report(
     overlays = results["test"]["optimal"].overlays
     if overlays:
         plot_segmentation_overlays(out / "overlays_test.png", overlays, title="test sketches: optimal checkpoint")
-    table = format_table(metrics)
+    table = format_table(figures)
     with atomic_file(out / "table.md") as fh:
         fh.write(table + "\n")
+    return report
+
+
+def compared_metrics(figures: dict[str, Any]) -> dict[str, Any]:
+    """The content of metrics.json: the calibrated τ and each model's mIoU, Acc@P and Acc@S on val and test, out of
+    report.json's ``figures``."""
+    metrics: dict[str, Any] = {"tau": figures["tau"]}
+    for split in ("val", "test"):
+        models = {name: figures[split][name] for name in figures["val"]}  # not the seen/unseen groups of test
+        metrics[split] = {name: {k: m[k] for k in COMPARED if k in m} for name, m in models.items()}
     return metrics
 
 
@@ -209,23 +229,35 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def format_table(metrics: dict[str, Any]) -> str:
-    """Markdown table: models x (val, test) x (mIoU, Acc@P, Acc@S), in percent, plus the calibrated τ."""
+    """Markdown tables of report.json's ``figures``, in percent: models x (val, test) x (mIoU, Acc@P, Acc@S), the
+    calibrated τ, MeanAcc and FWIoU, the optimal checkpoint on seen and unseen test categories, and the grounding."""
     names = list(metrics["val"])
-    lines = [
-        "| model | val mIoU | val Acc@P | val Acc@S | test mIoU | test Acc@P | test Acc@S |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name in names:
+
+    def row(name: str, keys: tuple[str, ...]) -> str:
         cells = []
         for split in ("val", "test"):
             m = metrics[split].get(name, {})
-            cells += [f"{100 * m[k]:.2f}" if k in m else "-" for k in ("miou", "acc_p", "acc_s")]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines.append("")
-    lines.append(
+            cells += [f"{100 * m[k]:.2f}" if k in m else "-" for k in keys]
+        return f"| {name} | " + " | ".join(cells) + " |"
+
+    lines = [
+        "| model | val mIoU | val Acc@P | val Acc@S | test mIoU | test Acc@P | test Acc@S |",
+        "|---|---|---|---|---|---|---|",
+        *(row(name, COMPARED) for name in names),
+        "",
         f"calibrated τ (val, single category vs rest): {metrics['tau']:.2f} "
-        f"(Acc@P {100 * metrics['tau_val_acc_p']:.2f})"
-    )
+        f"(Acc@P {100 * metrics['tau_val_acc_p']:.2f})",
+    ]
+    if any(k in metrics[split].get(name, {}) for split in ("val", "test") for name in names for k in HEADLINE[3:]):
+        lines += ["", "| model | val MeanAcc | val FWIoU | test MeanAcc | test FWIoU |", "|---|---|---|---|---|"]
+        lines += [row(name, HEADLINE[3:]) for name in names]
+    groups = {g: metrics["test"][f"optimal_{g}"] for g in ("seen", "unseen") if f"optimal_{g}" in metrics["test"]}
+    if groups:
+        parts = [
+            f"{group} categories " + ", ".join(f"{label} {100 * m[k]:.2f}" for k, label in GROUP_FIGURES if k in m)
+            for group, m in groups.items()
+        ]
+        lines += ["", "optimal checkpoint on test: " + "; ".join(parts)]
     grounding = metrics.get("grounding")
     if grounding:
         lines += [

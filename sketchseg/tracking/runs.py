@@ -5,8 +5,8 @@ A training run logs:
 - metrics per epoch (``history.json``, step = epoch): ``epoch/train_loss``, ``epoch/val_miou``, ``epoch/val_acc_p``,
   ``epoch/val_acc_s``, ``epoch/tau``, ``epoch/seconds``;
 - metrics per optimiser step (``steps.jsonl``, step = global step): ``step/tau``, ``step/loss``, ``step/lr``;
-- the evaluation headline numbers (``metrics.json``) as ``val/<model>/<metric>`` and ``test/<model>/<metric>``,
-  plus ``calibrated_tau``;
+- the evaluation's figures (``report.json["figures"]``, else ``metrics.json``) as ``val/<model>/<metric>``,
+  ``test/<model>/<metric>``, ``grounding/<model>/...`` and ``tau_val_acc_p``, plus ``calibrated_tau``;
 - tags: ``sketchseg.train_dir``;
 - artifacts: ``config/params.resolved.yaml``, ``eval/`` (metrics.json, report.json, table.md and the plot tables),
   ``plots/`` (the PNGs of the evaluation folder), ``train/`` (history.json, train_metrics.json, calibration.json).
@@ -57,12 +57,23 @@ def config_params(config: dict[str, Any]) -> dict[str, str]:
 
 
 def metric_rows(metrics: dict[str, Any]) -> dict[str, float]:
-    """The numeric leaves of ``metrics.json`` as {"test/optimal/miou": 0.41, "tau": 0.62, ...}."""
+    """The numeric leaves of the evaluation figures as {"test/optimal/miou": 0.41, "tau": 0.62, ...}."""
     return {
         k: float(v)
         for k, v in flatten(metrics, sep="/").items()
         if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))
     }
+
+
+def evaluation_figures(eval_dir: Path) -> dict[str, Any]:
+    """The figures of an evaluation folder: ``report.json["figures"]`` when the report is there, else
+    ``metrics.json`` (empty when neither is)."""
+    report, metrics = eval_dir / "report.json", eval_dir / "metrics.json"
+    if report.is_file():
+        return json.loads(report.read_text(encoding="utf-8")).get("figures", {})
+    if metrics.is_file():
+        return json.loads(metrics.read_text(encoding="utf-8"))
+    return {}
 
 
 def _batches(items: list, size: int) -> Iterator[list]:
@@ -80,7 +91,7 @@ def log_training_run(
     tags: dict[str, str] | None = None,
     uri: str | None = None,
 ) -> str:
-    """Log one training run (params, per-epoch and per-step metrics, evaluation numbers, artifacts; see the module
+    """Log one training run (params, per-epoch and per-step metrics, evaluation figures, artifacts; see the module
     docstring) as a finished MLflow run; returns its run id."""
     from mlflow.entities import Metric, Param, RunTag
 
@@ -103,10 +114,9 @@ def log_training_run(
                 if isinstance(row.get(key), int | float):
                     metrics.append(Metric(f"step/{key}", float(row[key]), now, int(row["step"])))
         eval_path = Path(eval_dir) if eval_dir is not None else None
-        if eval_path is not None and (eval_path / "metrics.json").is_file():
-            evaluation = json.loads((eval_path / "metrics.json").read_text(encoding="utf-8"))
-            for key, value in metric_rows(evaluation).items():
-                metrics.append(Metric("calibrated_tau" if key == "tau" else key, value, now, 0))
+        figures = evaluation_figures(eval_path) if eval_path is not None else {}
+        for key, value in metric_rows(figures).items():
+            metrics.append(Metric("calibrated_tau" if key == "tau" else key, value, now, 0))
         run_tags = {"sketchseg.train_dir": str(train_dir.resolve())}
         params = [Param(k, v) for k, v in config_params(config).items()]
         for chunk in _batches(params, 100):

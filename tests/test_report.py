@@ -1,0 +1,47 @@
+"""The evaluation report's files: metrics.json keeps the figures compared across experiments, the report the rest."""
+
+from __future__ import annotations
+
+from sketchseg.eval.report import compared_metrics, format_table
+
+FIGURES = {
+    "tau": 0.62,
+    "tau_val_acc_p": 0.55,
+    "val": {
+        "clip": {"miou": 0.2, "acc_p": 0.4, "acc_s": 0.45, "mean_acc": 0.3, "fwiou": 0.25},
+        "optimal": {"miou": 0.3, "acc_p": 0.5, "acc_s": 0.6, "mean_acc": 0.4, "fwiou": 0.35},
+    },
+    "test": {
+        "clip": {"miou": 0.15, "acc_p": 0.35, "mean_acc": 0.3, "fwiou": 0.2},  # no Acc@S: left out, not invented
+        "optimal": {"miou": 0.25, "acc_p": 0.45, "acc_s": 0.5, "mean_acc": 0.33, "fwiou": 0.3},
+        "optimal_seen": {"miou": 0.3, "acc_p": 0.5, "mean_acc": 0.4},
+        "optimal_unseen": {"miou": 0.1, "acc_p": 0.2, "mean_acc": 0.15},
+    },
+    "grounding": {"optimal": {"pairs": 8, "own": {"top1": 0.5}}},
+}
+
+
+def test_metrics_file_keeps_tau_and_each_models_miou_acc_p_acc_s() -> None:
+    assert compared_metrics(FIGURES) == {
+        "tau": 0.62,
+        "val": {
+            "clip": {"miou": 0.2, "acc_p": 0.4, "acc_s": 0.45},
+            "optimal": {"miou": 0.3, "acc_p": 0.5, "acc_s": 0.6},
+        },
+        "test": {"clip": {"miou": 0.15, "acc_p": 0.35}, "optimal": {"miou": 0.25, "acc_p": 0.45, "acc_s": 0.5}},
+    }
+
+
+def test_table_reads_the_report_figures() -> None:
+    grounding = {k: {"top1": 0.5} for k in ("own", "predicted", "whole", "other")}
+    table = format_table({**FIGURES, "grounding": {"optimal": {"pairs": 8, **grounding}}})
+    assert "| optimal | 30.00 | 50.00 | 60.00 | 25.00 | 45.00 | 50.00 |" in table
+    assert "| clip | 20.00 | 40.00 | 45.00 | 15.00 | 35.00 | - |" in table
+    assert "calibrated τ (val, single category vs rest): 0.62 (Acc@P 55.00)" in table
+    assert "| optimal | 40.00 | 35.00 | 33.00 | 30.00 |" in table  # MeanAcc and FWIoU, val then test
+    assert "| clip | 30.00 | 25.00 | 30.00 | 20.00 |" in table
+    assert (
+        "optimal checkpoint on test: seen categories mIoU 30.00, Acc@P 50.00, MeanAcc 40.00; "
+        "unseen categories mIoU 10.00, Acc@P 20.00, MeanAcc 15.00"
+    ) in table
+    assert "| optimal | 50.0 | 50.0 | 50.0 | 50.0 |" in table
