@@ -4,11 +4,6 @@ CLIP's text transformer is causal and pools at the end-of-text token, so a promp
 tokens up to that token. :meth:`TextEncoder.encode` therefore runs the tower on the batch truncated to its longest
 prompt (about 8 tokens instead of 77 for "a sketch of {}"), which gives the same embeddings at a fraction of the
 cost (tests/test_text.py proves equality). Category embeddings are cached per category string.
-
-For the same reason the tokens a batch of prompts shares at its start (the start-of-text token and the template's
-words before ``{}``: "a sketch of") have the same states in every prompt and every call: :class:`PrefixCache` keeps
-their keys and values per block, and :func:`text_forward_after_prefix` runs the tower on the remaining tokens only,
-with the end-of-text token alone in the last block (about half the work for "a sketch of {}").
 """
 
 from __future__ import annotations
@@ -35,93 +30,6 @@ def text_forward(tower: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     return x  # [N, D]
 
 
-def _supports_prefix(tower: nn.Module) -> bool:
-    blocks = getattr(getattr(tower, "transformer", None), "resblocks", None)
-    if blocks is None:
-        return False
-    for block in blocks:
-        attn = getattr(block, "attn", None)
-        if not (isinstance(attn, nn.MultiheadAttention) and attn._qkv_same_embed_dim and attn.bias_k is None):
-            return False
-        if not all(hasattr(block, n) for n in ("ln_1", "ln_2", "mlp", "ls_1", "ls_2")):
-            return False
-        if not isinstance(getattr(block, "ln_attn", nn.Identity()), nn.Identity):
-            return False
-    return True
-
-
-def _block_qkv(block: nn.Module, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """[N, L, W] -> q, k, v [N, heads, L, W / heads] from the block's packed in-projection."""
-    n, length, width = h.shape
-    heads = block.attn.num_heads
-    qkv = F.linear(h, block.attn.in_proj_weight, block.attn.in_proj_bias)  # [N, L, 3W]
-    qkv = qkv.view(n, length, 3, heads, width // heads).permute(2, 0, 3, 1, 4)
-    return qkv[0], qkv[1], qkv[2]
-
-
-def _block_out(block: nn.Module, a: torch.Tensor) -> torch.Tensor:
-    """[N, heads, L, head_dim] -> [N, L, W] through the block's output projection."""
-    n, _, length, _ = a.shape
-    return block.attn.out_proj(a.transpose(1, 2).reshape(n, length, -1))
-
-
-@torch.no_grad()
-def prefix_states(tower: nn.Module, prefix: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Keys and values [1, heads, P, head_dim] of every block for the [P] tokens that start every prompt."""
-    cast = tower.transformer.get_cast_dtype() if hasattr(tower.transformer, "get_cast_dtype") else torch.float32
-    length = prefix.shape[0]
-    x = tower.token_embedding(prefix[None]).to(cast) + tower.positional_embedding[:length].to(cast)  # [1, P, W]
-    states = []
-    for block in tower.transformer.resblocks:
-        q, k, v = _block_qkv(block, block.ln_1(x))
-        states.append((k, v))
-        x = x + block.ls_1(_block_out(block, F.scaled_dot_product_attention(q, k, v, is_causal=True)))
-        x = x + block.ls_2(block.mlp(block.ln_2(x)))
-    return states
-
-
-@torch.no_grad()
-def text_forward_after_prefix(
-    tower: nn.Module, tokens: torch.Tensor, states: list[tuple[torch.Tensor, torch.Tensor]]
-) -> torch.Tensor:
-    """:func:`text_forward` of [N, 77] tokens that all start with the P tokens whose block states are ``states``
-    (:func:`prefix_states`); every end-of-text token must come after the prefix. Inference only."""
-    eot = tokens.argmax(dim=-1)  # [N]
-    start = states[0][0].shape[2]
-    length = int(eot.max().item()) + 1
-    cast = tower.transformer.get_cast_dtype() if hasattr(tower.transformer, "get_cast_dtype") else torch.float32
-    x = tower.token_embedding(tokens[:, start:length]).to(cast) + tower.positional_embedding[start:length].to(cast)
-    n = x.shape[0]
-    keys = torch.arange(length, device=x.device)
-    causal = keys[None, :] <= torch.arange(start, length, device=x.device)[:, None]  # [L - P, L]
-    blocks = list(tower.transformer.resblocks)
-    for i, (block, (pk, pv)) in enumerate(zip(blocks, states, strict=True)):
-        q, k, v = _block_qkv(block, block.ln_1(x))  # [N, heads, L - P, hd]
-        k = torch.cat([pk.expand(n, -1, -1, -1), k], dim=2)  # [N, heads, L, hd]
-        v = torch.cat([pv.expand(n, -1, -1, -1), v], dim=2)
-        if i == len(blocks) - 1:  # only the end-of-text token is read after the last block
-            rows = torch.arange(n, device=x.device)
-            q = q[rows, :, eot - start].unsqueeze(2)  # [N, heads, 1, hd]
-            mask = (keys[None, :] <= eot[:, None])[:, None, None, :]  # [N, 1, 1, L]
-            x = x[rows, eot - start].unsqueeze(1)  # [N, 1, W]
-            x = x + block.ls_1(_block_out(block, F.scaled_dot_product_attention(q, k, v, attn_mask=mask)))
-        else:
-            x = x + block.ls_1(_block_out(block, F.scaled_dot_product_attention(q, k, v, attn_mask=causal)))
-        x = x + block.ls_2(block.mlp(block.ln_2(x)))
-    x = tower.ln_final(x[:, 0])  # [N, W]
-    proj = tower.text_projection
-    if proj is not None:
-        x = proj(x) if isinstance(proj, nn.Linear) else x @ proj
-    return x  # [N, D]
-
-
-def common_prefix_length(tokens: torch.Tensor) -> int:
-    """Number of leading tokens every row of [N, 77] shares, stopping before the first end-of-text token."""
-    eot = int(tokens.argmax(dim=-1).min().item())
-    same = (tokens[:, :eot] == tokens[:1, :eot]).all(dim=0)  # [eot]
-    return eot if bool(same.all()) else int(same.long().argmin().item())
-
-
 class TextEncoder:
     """Wraps an open_clip CLIP (or CustomTextCLIP) text tower. Always frozen; no gradient flows through it."""
 
@@ -136,8 +44,6 @@ class TextEncoder:
         pool = getattr(tower, "text_pool_type", getattr(tower, "pool_type", "argmax"))
         causal = getattr(tower, "attn_mask", None) is not None
         self.can_truncate = pool == "argmax" and causal and not getattr(tower, "use_pad_mask", False)
-        self.can_share_prefix = self.can_truncate and _supports_prefix(tower)
-        self._prefixes: dict[tuple, list[tuple[torch.Tensor, torch.Tensor]]] = {}  # shared-prefix block states
 
     def _device(self) -> torch.device:
         return self.tower.token_embedding.weight.device
@@ -149,14 +55,7 @@ class TextEncoder:
         self.calls += 1
         if not (truncate and self.can_truncate):
             return F.normalize(self.clip.encode_text(tokens), dim=-1)
-        shared = common_prefix_length(tokens) if self.can_share_prefix else 0
-        if shared < 2:  # nothing to share beyond the start-of-text token
-            return F.normalize(text_forward(self.tower, tokens), dim=-1)
-        weight = self.tower.token_embedding.weight
-        key = (tuple(tokens[0, :shared].tolist()), weight.dtype, weight.device)
-        if key not in self._prefixes:
-            self._prefixes[key] = prefix_states(self.tower, tokens[0, :shared])
-        return F.normalize(text_forward_after_prefix(self.tower, tokens, self._prefixes[key]), dim=-1)
+        return F.normalize(text_forward(self.tower, tokens), dim=-1)
 
     @torch.no_grad()
     def encode_categories(self, categories: list[str], templates: tuple[str, ...] | None = None) -> torch.Tensor:
@@ -183,4 +82,3 @@ class TextEncoder:
 
     def clear_cache(self) -> None:
         self._cache.clear()
-        self._prefixes.clear()
