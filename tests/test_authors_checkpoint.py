@@ -319,3 +319,119 @@ def test_training_starts_from_a_checkpoint_with_its_architecture(tiny_data: dict
     assert len(frozen) > 20 and all(torch.equal(before[k], after[k]) for k in frozen)  # from the checkpoint
     assert (before["encoder.prompts.tokens"] - after["encoder.prompts.tokens"]).abs().max() > 1e-4  # trained
     assert str(start) in trained["weights"]
+
+
+SCENE_TEMPLATES = [  # the five the document lists after open_clip's 80
+    "there is a {} in the scene.",
+    "there is the {} in the scene.",
+    "this is a {} in the scene.",
+    "this is the {} in the scene.",
+    "this is one {} in the scene.",
+]
+
+
+def hand_made_sketch() -> np.ndarray:
+    """A non-square 72x96 sketch: a frame, a diagonal, a small box and a dot."""
+    img = np.full((72, 96), 255, np.uint8)
+    img[5, 5:90] = img[66, 5:90] = 0
+    img[5:67, 5] = img[5:67, 89] = 0
+    for i in range(60):
+        img[8 + i, 10 + i] = 0
+    img[40:50, 60:62] = img[40:42, 60:80] = 0
+    img[20, 70] = 0
+    return img
+
+
+def test_authors_recipe_is_their_templates_removal_minmax_bilinear_and_threshold() -> None:
+    from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+
+    from sketchseg.model.image import sketch_from_array, to_model_input
+    from sketchseg.model.recipe import authors_templates
+    from sketchseg.model.segmenter import BACKGROUND, UNLABELLED, Segmenter
+
+    templates = authors_templates()
+    assert len(templates) == 85
+    assert list(templates[:80]) == [t("{}") for t in OPENAI_IMAGENET_TEMPLATES] and list(templates[80:]) == SCENE_TEMPLATES
+
+    model = SketchSegModel(ModelConfig(backbone=BackboneConfig(name="sketchseg-test", seed=7)))
+    names = ["tree", "house", "sun"]
+    gray = hand_made_sketch()
+    seg = Segmenter(model, recipe="authors").segment(gray, categories=names)
+
+    # the recipe written out by hand: open_clip's own text forward per template, L2-normalised, averaged, normalised
+    def category(name: str) -> torch.Tensor:
+        with torch.no_grad():
+            tokens = model.text.tokenizer([t.format(name) for t in templates])
+            per_template = F.normalize(model.clip.encode_text(tokens), dim=-1)  # [85, D]
+        return F.normalize(per_template.mean(0), dim=-1)
+
+    vectors = torch.stack([category(n) for n in names]) - category("")  # the empty category, not renormalised
+    sketch = sketch_from_array(gray)
+    x, (side, top, left) = to_model_input(sketch, model.image_size)
+    with torch.no_grad():
+        patches = F.normalize(model.encode_sketch(x[None], need_scene=False).patches[0], dim=-1)  # [16, D]
+    raw = patches @ vectors.T  # [16, C]
+    lo, hi = raw.min(0).values, raw.max(0).values
+    grid = ((raw - lo) / (hi - lo)).T.reshape(len(names), 4, 4)  # min-max per category over the patches
+    full = F.interpolate(grid[None], size=(side, side), mode="bilinear", align_corners=False)[0]
+    maps = full[:, top : top + 72, left : left + 96]  # [C, 72, 96]
+    torch.testing.assert_close(torch.from_numpy(seg.similarity), maps, atol=1e-4, rtol=0)
+    bicubic = F.interpolate(grid[None], size=(side, side), mode="bicubic", align_corners=False)[0]
+    assert (bicubic[:, top : top + 72, left : left + 96] - maps).abs().max() > 1e-3  # the mode is visible
+
+    strokes = gray < 128
+    kept = maps >= 0.6  # values below the threshold count as 0
+    expected = np.full(gray.shape, BACKGROUND, np.int16)
+    argmax = maps.argmax(0).numpy()
+    expected[strokes] = np.where(kept.any(0).numpy(), argmax, UNLABELLED)[strokes]
+    top2 = maps.sort(0, descending=True).values
+    clear = ((top2[0] - top2[1] > 1e-4) & ((maps - 0.6).abs().min(0).values > 1e-4)).numpy()  # no near-tie
+    assert clear[strokes].mean() > 0.97
+    np.testing.assert_array_equal(seg.labels[clear], expected[clear])
+    assert ((seg.labels == BACKGROUND) == ~strokes).all()
+    unlabelled = seg.labels == UNLABELLED
+    assert 0 < unlabelled.sum() < strokes.sum()  # the case exercises both outcomes
+    assert seg.threshold == 0.6 and seg.recipe == "authors"
+    np.testing.assert_array_equal(unlabelled, strokes & ~seg.masks.any(0))  # unlabelled = in no isolated mask
+    assert abs(seg.unlabelled - unlabelled.sum() / strokes.sum()) < 1e-9
+    assert abs(sum(seg.shares.values()) + seg.unlabelled - 1) < 1e-9
+    # threshold 0 = their evaluation: every stroke pixel labelled, argmax of the same maps
+    none_below = Segmenter(model, recipe="authors").segment(gray, categories=names, threshold=0.0)
+    assert (none_below.labels[strokes] >= 0).all()
+    # the default recipe is untouched: cosine maps, every stroke labelled, no masks without a threshold
+    default = Segmenter(model).segment(gray, categories=names)
+    assert default.recipe == "sketchseg" and default.masks is None and (default.labels[strokes] >= 0).all()
+
+
+def test_their_file_segments_from_python_and_the_command_line_with_either_recipe(
+    authors: dict, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from PIL import Image
+
+    from sketchseg.model.segmenter import UNLABELLED, Segmenter
+
+    sketch, names = fixtures_dir / "sketch_1.png", "giraffe, zebra, grass, cloud"
+    theirs = Segmenter.from_checkpoint(authors["path"], recipe="authors")
+    calls = theirs.model.text.calls
+    seg = theirs.segment(sketch, categories=names)
+    assert theirs.model.text.calls - calls == 2  # 85 prompts per category in one pass, the empty category in another
+    theirs.segment(sketch, categories=names)
+    assert theirs.model.text.calls - calls == 2  # cached
+    strokes = seg.strokes
+    assert seg.labels.shape == strokes.shape and set(np.unique(seg.labels[strokes])) <= {UNLABELLED, 0, 1, 2, 3}
+    assert seg.similarity.min() >= 0 and seg.similarity.max() <= 1  # min-max maps
+    ours = Segmenter(theirs.model).segment(sketch, categories=names)  # the default recipe on the same model
+    assert (ours.labels[strokes] >= 0).all() and ours.similarity.min() < 0.5
+
+    res = run_cli("segment", str(sketch), "--categories", names, "--checkpoint", str(authors["path"]),
+                  "--recipe", "authors", "-o", str(tmp_path))  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    summary = json.loads((tmp_path / "sketch_1.json").read_text())
+    assert summary["recipe"] == "authors" and summary["threshold"] == 0.6
+    assert summary["weights"] == theirs.weights and str(authors["path"]) in summary["weights"]
+    png = np.asarray(Image.open(tmp_path / "sketch_1_labels.png"))
+    expected = np.where(seg.labels == UNLABELLED, 255, seg.labels + 1)
+    assert (png == expected).mean() > 0.999
+    assert abs(summary["unlabelled"] - seg.unlabelled) < 1e-3

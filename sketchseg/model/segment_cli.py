@@ -3,7 +3,8 @@
 Per sketch ``<stem>`` the output directory receives:
 - ``<stem>_overlay.png``: strokes coloured by category, with a legend (category and share of stroke pixels);
 - ``<stem>_labels.png``: the label map as an 8-bit palette PNG whose pixel VALUES are 0 for background (non-stroke)
-  and k for the k-th category (1-based, in the order of the JSON's ``categories``);
+  and k for the k-th category (1-based, in the order of the JSON's ``categories``), 255 for a stroke pixel the
+  recipe left unlabelled (``--recipe authors``: every map below its threshold; drawn black in the overlay);
 - ``<stem>_isolated_<k>.png`` (with ``--threshold``): the isolated strokes of category k, black on white;
 - ``<stem>.json``: categories, shares of stroke pixels, weights used, threshold, notes. Written last: a sketch
   whose JSON exists is complete.
@@ -50,7 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="also isolate each category's strokes: a value in [0, 1], or 'auto' for the checkpoint's calibrated τ",
     )
     weights = p.add_mutually_exclusive_group()
-    weights.add_argument("--checkpoint", type=Path, help="a sketchseg checkpoint file")
+    weights.add_argument("--checkpoint", type=Path, help="a sketchseg checkpoint or the authors' released .pth")
     weights.add_argument("--model", default="sketchseg-tiny", help="open_clip model name (default: sketchseg-tiny)")
     p.add_argument("--pretrained", default=None, help="with --model: open_clip tag (openai) or local weights file")
     p.add_argument(
@@ -60,6 +61,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="with --model: QuickGELU activation; auto (default) = on for OpenAI weights (tag or TorchScript file)",
     )
     p.add_argument("--seed", type=int, default=0, help="with --model: seed of the new weights (prompts, projections)")
+    p.add_argument(
+        "--recipe",
+        choices=("sketchseg", "authors"),
+        default="sketchseg",
+        help="inference recipe: sketchseg (default) or authors (their 85 templates, empty-prompt removal, min-max "
+        "maps, bilinear, threshold 0.6 below which strokes stay unlabelled; sketchseg/model/recipe.py)",
+    )
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default="cpu")
     p.add_argument("-o", "--out", type=Path, required=True, help="output directory")
@@ -84,14 +92,19 @@ def _stems(paths: list[Path]) -> list[str]:
 
 def overlay_image(seg, font_size: int = 14) -> Image.Image:
     """Strokes coloured by label on white, faint original underneath, legend on the right."""
+    from sketchseg.model.segmenter import UNLABELLED
+
     h, w = seg.labels.shape
     canvas = np.full((h, w, 3), 255, dtype=np.uint8)
     canvas[seg.strokes] = (200, 200, 200)
     for k in range(len(seg.categories)):
         canvas[seg.labels == k] = colour(k)
+    canvas[seg.labels == UNLABELLED] = (0, 0, 0)  # as the authors' overlay draws them
     img = Image.fromarray(canvas)
     font = ImageFont.load_default(size=max(10, min(font_size * max(h, w) // 512, 48)))
     lines = [f"{c}  {seg.shares[c] * 100:.1f}%" for c in seg.categories]
+    if seg.unlabelled:
+        lines.append(f"unlabelled  {seg.unlabelled * 100:.1f}%")
     draw = ImageDraw.Draw(img)
     box = font.size
     widths = [draw.textlength(t, font=font) for t in lines]
@@ -101,18 +114,21 @@ def overlay_image(seg, font_size: int = 14) -> Image.Image:
     draw = ImageDraw.Draw(out)
     for k, text in enumerate(lines):
         y = box + k * box * 2
-        draw.rectangle([w + box, y, w + 2 * box, y + box], fill=colour(k))
+        draw.rectangle([w + box, y, w + 2 * box, y + box], fill=colour(k) if k < len(seg.categories) else (0, 0, 0))
         draw.text((w + int(2.5 * box), y - 1), text, fill=(0, 0, 0), font=font)
     return out
 
 
 def label_png(seg) -> Image.Image:
-    """Palette PNG whose values are 0 = background, k = k-th category (1-based)."""
-    values = (seg.labels.astype(np.int16) + 1).astype(np.uint8)  # [H, W]
+    """Palette PNG whose values are 0 = background, k = k-th category (1-based), 255 = unlabelled stroke."""
+    from sketchseg.model.segmenter import UNLABELLED
+
+    values = np.where(seg.labels == UNLABELLED, 255, seg.labels.astype(np.int16) + 1).astype(np.uint8)  # [H, W]
     img = Image.frombytes("P", (values.shape[1], values.shape[0]), values.tobytes())
     pal = [255, 255, 255]
-    for k in range(255):
+    for k in range(254):
         pal.extend(colour(k))
+    pal.extend((0, 0, 0))  # 255: unlabelled
     img.putpalette(pal)
     return img
 
@@ -141,9 +157,11 @@ def write_outputs(seg, stem: str, out: Path, weights: str) -> list[Path]:
             "stroke_pixels": int(seg.strokes.sum()),
             "weights": weights,
             "threshold": seg.threshold,
+            "recipe": seg.recipe,
+            "unlabelled": seg.unlabelled,
             "isolated": isolated or None,
             "notes": seg.notes,
-            "label_png": "pixel value 0 = background (non-stroke), k = categories[k-1]",
+            "label_png": "pixel value 0 = background (non-stroke), k = categories[k-1], 255 = stroke left unlabelled",
             "files": sorted(files),
         }
         (tmp / f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -183,12 +201,14 @@ def run(args: argparse.Namespace) -> int:
     for path in args.sketches:
         load_sketch(path)
     if args.checkpoint is not None:
-        segmenter = Segmenter.from_checkpoint(args.checkpoint, device=args.device, batch_size=args.batch_size)
+        segmenter = Segmenter.from_checkpoint(
+            args.checkpoint, device=args.device, batch_size=args.batch_size, recipe=args.recipe
+        )
     else:
         quick = {"auto": "auto", "true": True, "false": False}[args.quick_gelu]
         backbone = BackboneConfig(name=args.model, pretrained=args.pretrained, force_quick_gelu=quick, seed=args.seed)
         cfg = ModelConfig(backbone=backbone, seed=args.seed)
-        segmenter = Segmenter.from_config(cfg, device=args.device, batch_size=args.batch_size)
+        segmenter = Segmenter.from_config(cfg, device=args.device, batch_size=args.batch_size, recipe=args.recipe)
     if threshold == "auto":
         meta = getattr(segmenter.model, "checkpoint_meta", {})
         threshold = float(meta.get("calibrated_tau", segmenter.model.threshold.tau().item()))

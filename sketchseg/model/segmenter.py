@@ -16,9 +16,11 @@ from sketchseg.model.config import ModelConfig
 from sketchseg.model.encoder import SketchFeatures
 from sketchseg.model.image import Sketch, load_sketch, sketch_from_array, to_model_input
 from sketchseg.model.network import SketchSegModel
-from sketchseg.model.similarity import minmax_normalise, upsample_maps
+from sketchseg.model.recipe import InferenceRecipe, get_recipe
+from sketchseg.model.similarity import upsample_maps
 
 BACKGROUND = -1  # label of non-stroke pixels in Segmentation.labels
+UNLABELLED = -2  # label of stroke pixels the recipe's threshold left without a category (recipe authors)
 
 ImageLike = str | Path | np.ndarray | Image.Image | Sketch
 
@@ -27,11 +29,14 @@ ImageLike = str | Path | np.ndarray | Image.Image | Sketch
 class Segmentation:
     """Result for one sketch.
 
-    ``labels``: int16 [H, W], index into ``categories`` on stroke pixels, ``BACKGROUND`` (-1) elsewhere.
-    ``similarity``: float32 [C, H, W] cosine similarity maps at the sketch's resolution.
+    ``labels``: int16 [H, W], index into ``categories`` on stroke pixels, ``BACKGROUND`` (-1) elsewhere; with a
+    recipe that unlabels below its threshold (``authors``), ``UNLABELLED`` (-2) on stroke pixels whose every map value
+    fell below it (never with the default recipe).
+    ``similarity``: float32 [C, H, W] the recipe's maps at the sketch's resolution: cosine similarity (``sketchseg``),
+    or per-category min-max normalised (``authors``).
     ``masks``: bool [C, H, W] isolated strokes of each category (stroke pixels whose min-max normalised similarity
-    exceeds ``threshold``), or None without a threshold.
-    ``shares``: category -> fraction of stroke pixels labelled with it.
+    exceeds ``threshold``; at or above it for ``authors``), or None without a threshold.
+    ``shares``: category -> fraction of stroke pixels labelled with it; ``unlabelled``: the fraction left unlabelled.
     """
 
     categories: list[str]
@@ -43,6 +48,8 @@ class Segmentation:
     shares: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     source: str = "<array>"
+    unlabelled: float = 0.0
+    recipe: str = "sketchseg"
 
 
 def normalise_categories(categories: str | Sequence[str]) -> tuple[list[str], list[str]]:
@@ -115,12 +122,21 @@ def check_threshold(threshold: float | None) -> None:
 class Segmenter:
     """Segments sketches with a :class:`SketchSegModel`. Category embeddings are cached by the model's text encoder,
     so a repeated vocabulary costs no text-tower call. Sketches are encoded in batches of ``batch_size``; each
-    sketch of a batch may carry its own vocabulary (:meth:`segment_batch`)."""
+    sketch of a batch may carry its own vocabulary (:meth:`segment_batch`). ``recipe`` (``sketchseg`` | ``authors``
+    | an :class:`~sketchseg.model.recipe.InferenceRecipe`) decides templates, maps, upsampling and the threshold's
+    effect; its default threshold applies when a call gives none."""
 
-    def __init__(self, model: SketchSegModel, device: str | torch.device = "cpu", batch_size: int = 16) -> None:
+    def __init__(
+        self,
+        model: SketchSegModel,
+        device: str | torch.device = "cpu",
+        batch_size: int = 16,
+        recipe: str | InferenceRecipe = "sketchseg",
+    ) -> None:
         self.model = model.eval().to(device)
         self.device = torch.device(device)
         self.batch_size = batch_size
+        self.recipe = get_recipe(recipe)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, **kwargs) -> Segmenter:
@@ -153,7 +169,7 @@ class Segmenter:
 
     def _vocabulary(self, categories: str | Sequence[str] | None, caption: str | None) -> _Vocabulary:
         names, notes = self.resolve_categories(categories, caption)
-        return _Vocabulary(names=names, text=self.model.encode_categories(names), notes=notes)  # text: [C, D]
+        return _Vocabulary(names=names, text=self.recipe.text(self.model, names), notes=notes)  # text: [C, D]
 
     def segment(
         self,
@@ -209,7 +225,7 @@ class Segmenter:
         feats = self.model.encode_sketch(x, need_scene=False)  # patches [B, K, D]
         for i, (sketch, box, vocab, threshold) in enumerate(zip(sketches, boxes, vocabs, thresholds, strict=True)):
             one = SketchFeatures(scene=None, patches=feats.patches[i : i + 1], grid=feats.grid)
-            grid_maps = self.model.grid_similarity(one, vocab.text)  # [1, C, gh, gw]
+            grid_maps = self.recipe.grid_maps(self.model, one, vocab.text)  # [1, C, gh, gw]
             yield self._finish(sketch, box, grid_maps, vocab, threshold)
 
     def _finish(
@@ -223,7 +239,8 @@ class Segmenter:
         """Maps on the patch grid [1, C, gh, gw] -> the sketch's Segmentation at its own resolution."""
         side, top, left = box
         h, w = sketch.size
-        full = upsample_maps(grid_maps.float(), (side, side), self.model.cfg.upsample)
+        threshold = self.recipe.threshold if threshold is None else threshold
+        full = upsample_maps(grid_maps.float(), (side, side), self.recipe.upsample_mode(self.model))
         sim = full[0, :, top : top + h, left : left + w]  # [C, H, W]
         # per-pixel work on stroke pixels only (a few % of the sketch), through flat indices: boolean-mask
         # indexing of [C, H, W] tensors costs ~30x more on CPU
@@ -233,13 +250,21 @@ class Segmenter:
         labels = torch.full((h * w,), BACKGROUND, dtype=torch.int16)
         labels[ink] = ink_labels
         masks = None
+        notes: list[str] = []
         if threshold is not None:
-            masks = (minmax_normalise(sim[None])[0] > threshold).reshape(len(vocab.names), h * w)  # [C, H*W]
+            masks = self.recipe.isolate(sim, threshold).reshape(len(vocab.names), h * w)  # [C, H*W]
+            if self.recipe.unlabel_below_threshold:  # every value below the threshold: no category
+                ink_labels[~masks[:, ink].any(dim=0)] = UNLABELLED
+                labels[ink] = ink_labels
             keep = torch.zeros(h * w, dtype=torch.bool)
             keep[ink] = True
             masks = (masks & keep).reshape(len(vocab.names), h, w).numpy()
-        counts = np.bincount(ink_labels.numpy().astype(np.int64), minlength=len(vocab.names))
+        labelled = ink_labels[ink_labels >= 0]
+        counts = np.bincount(labelled.numpy().astype(np.int64), minlength=len(vocab.names))
         total = max(len(ink), 1)
+        unlabelled = (len(ink) - len(labelled)) / total
+        if unlabelled:
+            notes.append(f"{unlabelled:.1%} of stroke pixels unlabelled: every map below the threshold {threshold}")
         return Segmentation(
             categories=list(vocab.names),
             labels=labels.reshape(h, w).numpy(),
@@ -248,6 +273,8 @@ class Segmenter:
             masks=masks,
             threshold=threshold,
             shares={n: float(c) / total for n, c in zip(vocab.names, counts, strict=True)},
-            notes=list(vocab.notes) + list(sketch.notes),
+            notes=list(vocab.notes) + list(sketch.notes) + notes,
             source=sketch.source,
+            unlabelled=unlabelled,
+            recipe=self.recipe.name,
         )
