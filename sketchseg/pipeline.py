@@ -1,4 +1,5 @@
-"""`sketchseg stage NAME`: the DVC pipeline's stages, each reading the typed config from params.yaml.
+"""`sketchseg stage NAME`: the DVC pipeline's stages, each reading the typed config from params.yaml (and
+``-S key=value`` overrides, as ``sketchseg train -S``).
 
 | stage      | reads                          | writes                                                     |
 |------------|--------------------------------|------------------------------------------------------------|
@@ -70,11 +71,14 @@ def stage_source(cfg: Config, source_dir: Path = SOURCE_DIR) -> None:
         )
         return
     root = Path(cfg.data.fscoco_root).resolve()
-    if not (root / "all_classes.json").is_file():
+    if not root.is_dir():
         raise DataError(
-            f"{root}: no FSCOCO-Seg release here (all_classes.json missing); unpack the release there or set "
+            f"{root}: no FSCOCO-Seg release here (folder not found); unpack the release there or set "
             "data.fscoco_root in params.yaml (README: real FS-COCO)"
         )
+    from sketchseg.data.fscoco import read_all_classes
+
+    read_all_classes(root)  # at the root or in the split folders; the error lists every place looked at
     with atomic_dir(source_dir) as tmp:
         (tmp / "SOURCE.json").write_text(
             json.dumps({"source": "fscoco", "root": str(root), "fingerprint": fingerprint(root)}, indent=1) + "\n"
@@ -110,19 +114,22 @@ def stage_foundation(cfg: Config, params: Path) -> None:
     build_foundation(cfg, data_root=dataset_root(), out=Path(cfg.foundation.out))
 
 
-def stage_train(cfg: Config, params: Path) -> None:
+def stage_train(cfg: Config, params: Path, overrides: list[str] | None = None) -> None:
     from flows.train_flow import train_flow
 
-    train_flow(params=str(params))
+    train_flow(params=str(params), overrides=list(overrides or []))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("stage", choices=STAGES)
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
+    p.add_argument(
+        "-S", "--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter (as train -S)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = load_config(args.params)
+    cfg = load_config(args.params, args.set)
     if args.stage == "source":
         stage_source(cfg)
     elif args.stage == "prepare":
@@ -132,5 +139,5 @@ def run(args: argparse.Namespace) -> int:
     elif args.stage == "foundation":
         stage_foundation(cfg, args.params)
     else:
-        stage_train(cfg, args.params)
+        stage_train(cfg, args.params, args.set)
     return 0

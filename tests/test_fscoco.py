@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
 import types
 from pathlib import Path
@@ -15,8 +16,11 @@ from PIL import Image
 from sketchseg.cli import main as cli_main
 from sketchseg.data.fscoco import (
     SketchDataError,
+    all_classes_places,
+    dataset_classes,
     rasterise_record,
     read_all_classes,
+    read_all_classes_checked,
     read_dataset,
     read_participants,
     read_split,
@@ -25,6 +29,7 @@ from sketchseg.data.fscoco import (
 )
 from sketchseg.data.prepare import prepare
 from sketchseg.data.records import SketchRecord
+from sketchseg.data.synth import generate
 from sketchseg.errors import DataError
 
 CLASSES = ["tree", "cow", "house", "dog"]
@@ -405,7 +410,8 @@ def test_prepare_unseen_depends_on_max_categories(tree: Path, tmp_path: Path) ->
 
 def test_prepare_cli_skip_and_raise(tree: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     stub = types.ModuleType("sketchseg.data.captions")
-    stub.parse_categories = fake_parse
+    stub.parse_categories = lambda caption, parser=None: fake_parse(caption)
+    stub.dataset_parser = lambda classes=(): None
     monkeypatch.setitem(sys.modules, "sketchseg.data.captions", stub)
     (tree / "test/vector_sketches/t2.npy").write_bytes(b"\x93NUMPY garbage")
     out = tmp_path / "out"
@@ -440,3 +446,96 @@ def test_prepare_with_the_real_caption_parser(tree: Path, tmp_path: Path) -> Non
     # train captions: "A cow near a tree." / "a house" / "a dog in a field" -> every val/test class is seen
     assert {"cow", "tree", "house", "dog"} <= set(cats["train_frequency"])
     assert cats["unseen"] == {"val": [], "test": []}
+
+
+def test_prepare_compares_names_in_normal_form(tmp_path: Path) -> None:
+    """Labels and parsed caption words that differ as strings but name the same category are "seen"."""
+    classes = ["Palm Tree", "grapes", "teddy-bear", "sheep", "alarm clock"]
+    val = {"v1": ("palm trees", HORIZONTAL + VERTICAL, ["Palm Tree", "grapes"]), "v2": ("a bear", DOT, ["teddy-bear"])}
+    test = {"t1": ("sheep and a clock", VERTICAL + DOT, ["sheep", "alarm clock"])}
+    train = {"p01": {"a1": "two palm trees and a bowl of grapes", "a2": "a teddy bear next to three sheep"}}
+    root = make_tree(tmp_path / "names", train=train, val=val, test=test, classes=classes)
+
+    def raw_variants(caption: str) -> list[str]:  # what a parser may return: other case, plural, spaces
+        return {"two palm trees and a bowl of grapes": ["PALM  TREES", "Grape"],
+                "a teddy bear next to three sheep": ["Teddy Bear", "sheep"]}[caption]  # fmt: skip
+
+    cats = prepare(root, tmp_path / "fake", parse_categories=raw_variants)["categories"]
+    assert cats["train_frequency"] == {"grape": 1, "palm tree": 1, "sheep": 1, "teddy bear": 1}
+    assert cats["seen"] == {"val": ["Palm Tree", "grapes", "teddy-bear"], "test": ["sheep"]}
+    assert cats["unseen"] == {"val": [], "test": ["alarm clock"]}
+    # the real parser, with the dataset's names known first, agrees
+    cats = prepare(root, tmp_path / "real")["categories"]
+    assert cats["seen"] == {"val": ["Palm Tree", "grapes", "teddy-bear"], "test": ["sheep"]}
+    assert cats["train_mentions"] == {"bowl": 1, "grape": 1, "palm tree": 1, "sheep": 1, "teddy bear": 1}
+
+
+# ------------------------------------------------------------------------- all_classes.json where a release has it
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small dataset in the FSCOCO-Seg layout, written by the synthetic generator (all_classes.json at the root)."""
+    root = tmp_path_factory.mktemp("generated") / "release"
+    generate(root, participants=3, per_participant=3, seed=0, objects_per_category=0, test_participants=1,
+             val_per_participant=1, workers=1, progress=False)  # fmt: skip
+    return root
+
+
+def _release(generated: Path, tmp_path: Path, *places: str) -> Path:
+    """A copy of the generated release whose all_classes.json sits at ``places`` (e.g. "val", "test") only."""
+    root = tmp_path / "release"
+    shutil.copytree(generated, root)
+    for place in places:
+        shutil.copy(root / "all_classes.json", root / place / "all_classes.json")
+    if places:
+        (root / "all_classes.json").unlink()
+    return root
+
+
+def test_all_classes_in_the_split_folders_as_the_authors_ship_it(generated: Path, tmp_path: Path) -> None:
+    classes = json.loads((generated / "all_classes.json").read_text())
+    reference, _ = read_dataset(generated, verify_images=False)
+    root = _release(generated, tmp_path, "val", "test")
+    assert read_all_classes_checked(root) == (classes, [root / "val/all_classes.json", root / "test/all_classes.json"])
+    records, reports = read_dataset(root, verify_images=False)
+    def ids(by_split: dict) -> dict:
+        return {split: [r.id for r in rs] for split, rs in by_split.items()}
+
+    assert ids(records) == ids(reference)
+    assert all(not rep.skipped for rep in reports.values())
+    cats = prepare(root, tmp_path / "prepared", verify_images=False)["categories"]
+    assert cats["all_classes"] == classes
+    # the authors' evaluation reads test/all_classes.json only: that alone is enough too
+    (root / "val/all_classes.json").unlink()
+    assert read_all_classes_checked(root) == (classes, [root / "test/all_classes.json"])
+    assert dataset_classes(root) == classes
+
+
+def test_identical_copies_are_one_list(generated: Path, tmp_path: Path) -> None:
+    root = _release(generated, tmp_path)
+    classes = json.loads((root / "all_classes.json").read_text())
+    (root / "test/all_classes.json").write_text(json.dumps(list(reversed(classes))))  # same names, other order
+    assert read_all_classes_checked(root) == (classes, [root / "all_classes.json", root / "test/all_classes.json"])
+
+
+def test_copies_that_differ_are_an_error_naming_both(generated: Path, tmp_path: Path) -> None:
+    root = _release(generated, tmp_path, "val", "test")
+    classes = json.loads((root / "test/all_classes.json").read_text())
+    (root / "test/all_classes.json").write_text(json.dumps([*classes[1:], "zebra"]))
+    with pytest.raises(DataError) as info:
+        read_split(root, "val")
+    message = str(info.value)
+    assert f"{root / 'val/all_classes.json'} and {root / 'test/all_classes.json'} list different categories" in message
+    assert f"1 only in the first, e.g. {classes[:1]}; 1 only in the second, e.g. ['zebra']" in message
+
+
+def test_no_all_classes_anywhere_lists_every_place_looked_at(generated: Path, tmp_path: Path) -> None:
+    root = _release(generated, tmp_path)
+    (root / "all_classes.json").unlink()
+    places = all_classes_places(root)
+    assert places == [root / "all_classes.json", *(root / s / "all_classes.json" for s in ("train", "val", "test"))]
+    with pytest.raises(DataError, match="no all_classes.json") as info:
+        read_split(root, "test")
+    assert all(str(p) in str(info.value) for p in places)
+    assert dataset_classes(root) == []

@@ -2,7 +2,7 @@
 
 Layout under ``root``::
 
-    all_classes.json                              list of every category name
+    all_classes.json                              list of every category name (or {val,test}/all_classes.json)
     train/sketches/<participant>/<id>.{png,jpg}   raster sketch
     train/text/<participant>/<id>.txt             its caption
     {val,test}/images/<id>.png                    raster sketch
@@ -10,6 +10,11 @@ Layout under ``root``::
     {val,test}/vector_sketches/<id>.npy           (n, 3) [x, y, pen] strokes on a 256x256 canvas
     {val,test}/classes/<id>.json                  per-stroke category names, aligned with the strokes
     participants.json                             optional: sketch id -> participant (val/test)
+
+``all_classes.json`` may sit at the root or inside the split folders (the authors' evaluation reads
+``test/all_classes.json``): every copy found is read; copies with the same names (in any order) are one list,
+in the order of the first found (root, then train/, val/, test/); copies with different names are an error
+naming both files; when none is found the error lists every place looked at.
 
 ``participants.json`` may map ``id -> participant``, ``split -> {id -> participant}`` or
 ``participant -> [ids]``. Without it, a ``synth.json`` written by the synthetic generator is searched for a
@@ -28,6 +33,7 @@ release with a few broken sketches; every message names the file, the problem an
 |-------------------------------------------------------------|------------------------|------------|-----------|
 | root, split folder or one of its sub-folders missing        | -                      | raise      | raise     |
 | `all_classes.json` missing, unreadable, not a list of names | -                      | raise      | raise     |
+| two `all_classes.json` copies with different names         | -                      | raise      | raise     |
 | `participants.json` unreadable or of an unknown form        | -                      | raise      | raise     |
 | duplicate id (two participants, or `.png` + `.jpg`)         | -                      | raise      | raise     |
 | id in two splits (checked by `read_dataset`)                | -                      | raise      | raise     |
@@ -157,17 +163,20 @@ def _read_json(path: Path) -> object:
         raise DataError(f"{path}: unreadable ({exc.strerror or exc}); check the file's permissions") from None
 
 
-def read_all_classes(root: str | Path) -> list[str]:
-    """Category names of ``root/all_classes.json`` in file order, duplicates removed.
+ALL_CLASSES = "all_classes.json"
+
+
+def all_classes_places(root: str | Path) -> list[Path]:
+    """Where ``all_classes.json`` may be, in precedence order: the root, then each split folder."""
+    root = Path(root)
+    return [root / ALL_CLASSES, *(root / split / ALL_CLASSES for split in SPLITS)]
+
+
+def _parse_all_classes(path: Path) -> list[str]:
+    """Category names of one ``all_classes.json`` file in file order, duplicates removed.
 
     Accepted forms: a list of names; a dict ``name -> index`` (ordered by index); a dict ``key -> name``.
     """
-    path = Path(root) / "all_classes.json"
-    if not path.is_file():
-        raise DataError(
-            f"{path}: not found; an FSCOCO-Seg directory needs the list of all category names there "
-            "(check --root: it must hold train/, val/, test/ and all_classes.json)"
-        )
     data = _read_json(path)
     names: list[object]
     if isinstance(data, list):
@@ -187,6 +196,44 @@ def read_all_classes(root: str | Path) -> list[str]:
     if len(unique) != len(names):
         log.warning("%s: %d duplicate category names ignored", path, len(names) - len(unique))
     return unique  # type: ignore[return-value]
+
+
+def read_all_classes_checked(root: str | Path) -> tuple[list[str], list[Path]]:
+    """The category names of a release and the ``all_classes.json`` files they were read from.
+
+    Every copy among :func:`all_classes_places` is read; copies with the same names are one list (the first
+    copy's order); copies that differ raise :class:`DataError` naming both; none found raises a DataError
+    listing every place looked at.
+    """
+    places = all_classes_places(root)
+    found = [p for p in places if p.is_file()]
+    if not found:
+        raise DataError(
+            f"{Path(root)}: no all_classes.json (the list of every category name) found; looked at "
+            f"{', '.join(str(p) for p in places)}; an FSCOCO-Seg release has it at its root or in its split "
+            "folders (test/all_classes.json): check --root (or data.fscoco_root)"
+        )
+    first_path, first = found[0], _parse_all_classes(found[0])
+    for path in found[1:]:
+        names = _parse_all_classes(path)
+        if set(names) != set(first):
+            only_first, only_other = sorted(set(first) - set(names)), sorted(set(names) - set(first))
+            raise DataError(
+                f"{first_path} and {path} list different categories ({len(only_first)} only in the first, "
+                f"e.g. {only_first[:3]}; {len(only_other)} only in the second, e.g. {only_other[:3]}); "
+                "keep one of them or make the copies identical"
+            )
+    return first, found
+
+
+def read_all_classes(root: str | Path) -> list[str]:
+    """Category names of a release's ``all_classes.json`` (see :func:`read_all_classes_checked`)."""
+    return read_all_classes_checked(root)[0]
+
+
+def dataset_classes(root: str | Path) -> list[str]:
+    """The release's category names when it has an ``all_classes.json`` anywhere it may be, else ``[]``."""
+    return read_all_classes(root) if any(p.is_file() for p in all_classes_places(root)) else []
 
 
 def _participant_map(data: object, path: Path) -> dict[str, str] | None:
@@ -382,7 +429,10 @@ def read_split_checked(
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"{root}: dataset root not found; --root must hold train/, val/, test/ and all_classes.json")
+        raise DataError(
+            f"{root}: dataset root not found; --root must hold train/, val/, test/ and all_classes.json "
+            "(at the root or in val/ and test/)"
+        )
     report = ReadReport(split=split)
     if split == "train":
         records = _read_train(root, on_error, verify_images, report)
@@ -455,7 +505,8 @@ def _read_annotated(
     _require_dir(split_dir, f"{split} split")
     for sub in _VAL_TEST_DIRS:
         _require_dir(split_dir / sub, f"{split} {sub}")
-    known = set(read_all_classes(root))
+    names, class_files = read_all_classes_checked(root)
+    known = set(names)
     participants = read_participants(root)
     images = _scan_flat(split_dir / "images", IMAGE_EXTENSIONS, report)
     captions = _scan_flat(split_dir / "captions", (".txt",), report)
@@ -499,7 +550,10 @@ def _read_annotated(
             unknown = sorted(set(labels) - known)
             if unknown:
                 raise SketchDataError(
-                    classes_path, "unknown_label", f"labels {unknown} are not in {root / 'all_classes.json'}", sid
+                    classes_path,
+                    "unknown_label",
+                    f"labels {unknown} are not in {class_files[0]}",
+                    sid,
                 )
         except SketchDataError as exc:
             _handle(exc, on_error, report)

@@ -6,7 +6,10 @@ Writes into ``--out`` (atomically: the folder appears complete or not at all):
 - ``categories.json``: all classes; per val/test category its stroke and sketch counts; how many train
   sketches mention each category among the first ``max_categories`` categories parsed from their caption
   (what training supervises) and among all of them; which val/test categories are seen or unseen in training.
-  Category names are compared lower-cased with whitespace collapsed.
+  Category names are compared in their normal form (:func:`sketchseg.data.vocabulary.normalise_name`: case,
+  whitespace, singular), so "Palm Trees", "palm tree" and "palm-tree" are one category; ``train_frequency`` and
+  ``train_mentions`` are keyed by that form, ``frequency``, ``seen`` and ``unseen`` by the labels' own names.
+  Captions are parsed with the dataset's ``all_classes.json`` names known first (SPEC §5).
 - ``checks.json``: the annotation check report: per split sketches read, strokes, sketches skipped with
   file and reason, ignored files, and which participants are known per split.
 """
@@ -14,11 +17,12 @@ Writes into ``--out`` (atomically: the folder appears complete or not at all):
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from tqdm import tqdm
@@ -26,6 +30,7 @@ from tqdm import tqdm
 from sketchseg.data.fscoco import ON_ERROR_CHOICES, ReadReport, read_all_classes, read_dataset
 from sketchseg.data.records import SPLITS, SketchRecord
 from sketchseg.data.splits import check_disjoint, write_splits
+from sketchseg.data.vocabulary import normalise_name
 from sketchseg.errors import ConfigError, SketchsegError
 from sketchseg.io_utils import atomic_dir, atomic_file
 
@@ -51,20 +56,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-verify-images", action="store_true", help="do not open every sketch image")
 
 
-def _norm(name: str) -> str:
-    return " ".join(name.lower().split())
-
-
-def load_caption_parser() -> ParseFn:
-    """``sketchseg.data.captions.parse_categories``, imported on demand."""
+def load_caption_parser(classes: Iterable[str] = ()) -> ParseFn:
+    """``sketchseg.data.captions.parse_categories`` with ``classes`` (a dataset's ``all_classes.json``) known
+    first, imported on demand."""
     try:
-        from sketchseg.data.captions import parse_categories
+        from sketchseg.data.captions import dataset_parser, parse_categories
     except ImportError as exc:
         raise SketchsegError(
             f"the caption parser sketchseg.data.captions.parse_categories cannot be imported ({exc}); "
             "reinstall sketchseg (pip install -e .)"
         ) from None
-    return parse_categories
+    return functools.partial(parse_categories, parser=dataset_parser(classes))
 
 
 def category_stats(
@@ -77,7 +79,7 @@ def category_stats(
     mentioned: Counter[str] = Counter()  # train sketches whose caption mentions c at all
     train = records.get("train", [])
     for r in tqdm(train, desc="parse captions", unit="caption", file=sys.stderr, disable=None, leave=False):
-        cats = list(dict.fromkeys(_norm(c) for c in parse(r.caption)))
+        cats = list(dict.fromkeys(normalise_name(c) for c in parse(r.caption)))
         mentioned.update(cats)
         supervised.update(cats[:max_categories])
     frequency: dict[str, dict[str, dict[str, int]]] = {}
@@ -95,8 +97,8 @@ def category_stats(
             sketches.update(set(labels))
         frequency[split] = {c: {"strokes": strokes[c], "sketches": sketches[c]} for c in sorted(strokes)}
         used.update(strokes)
-        seen[split] = sorted(c for c in strokes if supervised[_norm(c)] > 0)
-        unseen[split] = sorted(c for c in strokes if supervised[_norm(c)] == 0)
+        seen[split] = sorted(c for c in strokes if supervised[normalise_name(c)] > 0)
+        unseen[split] = sorted(c for c in strokes if supervised[normalise_name(c)] == 0)
     return {
         "all_classes": list(all_classes),
         "max_categories": max_categories,
@@ -153,13 +155,14 @@ def prepare(
 ) -> dict:
     """Validate ``root`` and write ``splits.json``, ``categories.json`` and ``checks.json`` into ``out``.
 
-    ``parse_categories`` defaults to :func:`sketchseg.data.captions.parse_categories`. Returns the checks report.
+    ``parse_categories`` defaults to :func:`sketchseg.data.captions.parse_categories` with the dataset's class
+    names known first. Returns the checks report.
     """
     root, out = Path(root), Path(out)
     if max_categories < 1:
         raise ConfigError(f"--max-categories must be at least 1, got {max_categories}")
-    parse = parse_categories or load_caption_parser()
     all_classes = read_all_classes(root)
+    parse = parse_categories or load_caption_parser(all_classes)
     records, reports = read_dataset(root, on_error=on_error, splits=SPLITS, verify_images=verify_images)
     splits = {s: [r.id for r in records[s]] for s in SPLITS}
     check_disjoint(splits)

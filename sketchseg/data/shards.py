@@ -11,7 +11,8 @@ One sample per sketch (tar members ``<id>.<field>``):
 ``png``                the sketch, 8-bit grayscale PNG (the original bytes when the file already
                        is one; otherwise re-encoded: RGB/JPEG -> "L", transparency over white)
 ``caption.txt``        the caption, UTF-8
-``categories.json``    :func:`sketchseg.data.captions.parse_categories` of the caption (list of str)
+``categories.json``    :func:`sketchseg.data.captions.parse_categories` of the caption (list of str; the
+                       command parses with the release's ``all_classes.json`` names known first)
 ``participant.txt``    the participant id, UTF-8 (empty when unknown)
 ``vector.npy``         annotated sketches only (val/test): the raw ``(n, 3)`` vector array, ``np.save``
 ``labels.json``        annotated sketches only: the per-stroke category names (list of str)
@@ -542,10 +543,11 @@ def _select(records: list[SketchRecord], wanted: list[str], split: str, splits_f
 
 
 def run(args: argparse.Namespace) -> int:
+    from sketchseg.data.captions import dataset_parser
     from sketchseg.data.splits import read_splits
 
     try:
-        from sketchseg.data.fscoco import read_split
+        from sketchseg.data.fscoco import dataset_classes, read_split
     except ModuleNotFoundError as exc:
         if exc.name != "sketchseg.data.fscoco":
             raise
@@ -560,6 +562,7 @@ def run(args: argparse.Namespace) -> int:
     # with a splits file (written by `data prepare`, which may have skipped bad sketches), unlisted bad
     # sketches are skipped and a listed one that cannot be read is reported as missing
     on_error = "raise" if wanted is None else "skip"
+    parser = dataset_parser(dataset_classes(args.root))  # the release's own class names known first (SPEC §5)
     summary = []
     with atomic_dir(out) as tmp:
         for split in SPLITS:
@@ -574,6 +577,7 @@ def run(args: argparse.Namespace) -> int:
                 samples_per_shard=args.samples_per_shard,
                 max_categories=max_categories,
                 seed=args.seed,
+                parser=parser,
             )
             summary.append(f"{split}: {index['num_samples']} samples in {len(index['shards'])} shards")
     for line in summary:

@@ -32,11 +32,13 @@ import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from sketchseg.data.strokes import StrokeRaster
+from sketchseg.data.vocabulary import normalise_name
 from sketchseg.errors import InputError
 from sketchseg.io_utils import atomic_file
 
@@ -219,12 +221,17 @@ def frequency_correlation(
 ) -> dict[str, Any]:
     """Correlation between per-category accuracy and category frequency (paper Eq. 5, Fig. S11).
 
-    Categories are those of ``per_category_acc`` (the evaluated ones); a category missing from ``frequency``
-    has frequency 0. Only categories with ``frequency >= min_frequency`` are kept (the paper plots those
+    Categories are those of ``per_category_acc`` (the evaluated ones), looked up in ``frequency`` by normal form
+    (:func:`~sketchseg.data.vocabulary.normalise_name`: "grapes" counts under "grape"); a category missing from
+    ``frequency`` has frequency 0. Only categories with ``frequency >= min_frequency`` are kept (the paper plots those
     occurring more than ten times: ``min_frequency=11``). Returns ``{"r": float | None, "n": int}``.
     """
-    cats = sorted(c for c in per_category_acc if frequency.get(c, 0) >= min_frequency)
-    r = pearson([per_category_acc[c] for c in cats], [float(frequency.get(c, 0)) for c in cats])
+    counts: Counter[str] = Counter()
+    for name, n in frequency.items():
+        counts[normalise_name(name)] += n
+    freq = {c: counts[normalise_name(c)] for c in per_category_acc}
+    cats = sorted(c for c in per_category_acc if freq[c] >= min_frequency)
+    r = pearson([per_category_acc[c] for c in cats], [float(freq[c]) for c in cats])
     return {"r": r, "n": len(cats)}
 
 
@@ -254,10 +261,10 @@ class SegmentationEvaluator:
     * ``mean_acc`` (MeanAcc, Tables S5/S6): mean of ``per_category[c].acc_p`` over categories with GT pixels.
     * ``fwiou`` (FWIoU): ``sum_c (pixels_c / total pixels) * iou_c`` over categories with GT pixels.
     * ``seen`` / ``unseen`` (when ``seen_categories`` is given), restricted to pixels and strokes whose GT
-      category is (not) in the set: ``acc_p`` (mean over sketches having such pixels of the restricted pixel
-      accuracy), ``acc_s`` (same over strokes), ``pixel_acc`` (pooled), ``mean_acc`` and ``miou`` (means of the
-      pooled per-category accuracy and IoU over the group's categories; the IoU's false positives come from
-      any pixel), ``categories``, ``pixels``, ``sketches``.
+      category is (not) in the set (names compared in normal form): ``acc_p`` (mean over sketches having such
+      pixels of the restricted pixel accuracy), ``acc_s`` (same over strokes), ``pixel_acc`` (pooled),
+      ``mean_acc`` and ``miou`` (means of the pooled per-category accuracy and IoU over the group's categories;
+      the IoU's false positives come from any pixel), ``categories``, ``pixels``, ``sketches``.
     * ``frequency_correlation[set]``: :func:`frequency_correlation` of the per-category ``acc_p`` with each
       named frequency table of ``frequencies`` (e.g. ``{"train": counts, "test": counts}``), keeping
       categories with ``frequency >= min_frequency``.
@@ -335,18 +342,25 @@ class SegmentationEvaluator:
                 "sketches": self._sketches_with[c],
             }
             if self.seen_categories is not None:
-                row["seen"] = c in self.seen_categories
+                row["seen"] = self._is_seen(c)
             table[c] = row
         return table
 
+    @cached_property
+    def _seen_normal(self) -> frozenset[str]:
+        return frozenset(normalise_name(c) for c in self.seen_categories or ())
+
+    def _is_seen(self, name: str) -> bool:
+        """Whether category ``name`` is in ``seen_categories``, compared in normal form."""
+        return normalise_name(name) in self._seen_normal
+
     def _group(self, table: dict[str, dict[str, Any]], in_group: bool) -> dict[str, Any]:
-        seen = self.seen_categories or set()
-        cats = [c for c, row in table.items() if row["pixels"] > 0 and (c in seen) == in_group]
+        cats = [c for c, row in table.items() if row["pixels"] > 0 and self._is_seen(c) == in_group]
         sketch_acc_p: list[float] = []
         sketch_acc_s: list[float] = []
         for r in self._records:
             m = r.metrics
-            member = np.array([(name in seen) == in_group for name in r.names], dtype=bool)  # [V]
+            member = np.array([self._is_seen(name) == in_group for name in r.names], dtype=bool)  # [V]
             rows = m.confusion[member]
             if rows.sum() > 0:
                 sketch_acc_p.append(float(np.sum(m.confusion[:, : len(r.names)].diagonal()[member]) / rows.sum()))

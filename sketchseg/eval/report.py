@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from sketchseg.config import Config
+from sketchseg.data.vocabulary import normalise_name
 from sketchseg.errors import CheckpointError
 from sketchseg.eval.calibration import threshold_grid
 from sketchseg.eval.evaluate import EvalResult, evaluate_model, samples_from_shards
@@ -70,7 +71,10 @@ def _load_categories(prepared: Path | None) -> tuple[dict[str, set[str]], dict[s
         return {}, {}
     data = json.loads((prepared / "categories.json").read_text(encoding="utf-8"))
     seen = {split: set(names) for split, names in data.get("seen", {}).items()}
-    freq = {"train": {k: int(v) for k, v in data.get("train_frequency", {}).items()}}
+    # train counts are keyed by normal form, per-category tables by the labels' own names ("grapes" -> "grape")
+    train = {k: int(v) for k, v in data.get("train_frequency", {}).items()}
+    labels = sorted({c for table in data.get("frequency", {}).values() for c in table})
+    freq = {"train": {c: train.get(normalise_name(c), 0) for c in labels}}
     return seen, freq
 
 
