@@ -127,7 +127,8 @@ def test_exit_block_is_their_text_keyed_layer_and_the_documented_formula() -> No
         for i in range(2):
             torch.testing.assert_close(out[i], literal_exit_block(x[i], t, prefix=""), atol=2e-5, rtol=0)
         # their layer in full: queries from the tokens, keys from the text, softmax over tokens, output projection
-        q_w, q_b, k_w, k_b = (torch.randn(width, width), torch.randn(width), torch.randn(width, width), torch.randn(width))
+        q_w, k_w = torch.randn(width, width), torch.randn(width, width)
+        q_b, k_b = torch.randn(width), torch.randn(width)
         for text in (torch.randn(width), torch.randn(width) * 5):
             d = width // heads
             q = (x[0] @ q_w.T + q_b).view(tokens, heads, d).transpose(0, 1)  # [h, L, d]
@@ -269,7 +270,8 @@ def test_truncated_foreign_and_damaged_files_are_refused_in_one_line(tmp_path: P
         assert res.returncode == 2, res.stderr
         lines = res.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in res.stderr
-        assert ("not a readable checkpoint" if path == truncated else "nor the authors' released checkpoint") in lines[0]
+        expected = "not a readable checkpoint" if path == truncated else "nor the authors' released checkpoint"
+        assert expected in lines[0]
 
 
 def test_convert_command_round_trip_equals_the_direct_load(authors: dict, tmp_path: Path) -> None:
@@ -351,7 +353,8 @@ def test_authors_recipe_is_their_templates_removal_minmax_bilinear_and_threshold
 
     templates = authors_templates()
     assert len(templates) == 85
-    assert list(templates[:80]) == [t("{}") for t in OPENAI_IMAGENET_TEMPLATES] and list(templates[80:]) == SCENE_TEMPLATES
+    assert list(templates[:80]) == [t("{}") for t in OPENAI_IMAGENET_TEMPLATES]
+    assert list(templates[80:]) == SCENE_TEMPLATES
 
     model = SketchSegModel(ModelConfig(backbone=BackboneConfig(name="sketchseg-test", seed=7)))
     names = ["tree", "house", "sun"]
@@ -435,3 +438,22 @@ def test_their_file_segments_from_python_and_the_command_line_with_either_recipe
     expected = np.where(seg.labels == UNLABELLED, 255, seg.labels + 1)
     assert (png == expected).mean() > 0.999
     assert abs(summary["unlabelled"] - seg.unlabelled) < 1e-3
+
+
+def test_evaluate_takes_their_file_as_the_evaluated_checkpoint(authors: dict, tiny_data: dict, tmp_path: Path) -> None:
+    import json
+
+    from sketchseg.cli import main
+
+    out = tmp_path / "eval"
+    code = main(["evaluate", "--checkpoint", str(authors["path"]), "--shards", str(tiny_data["shards"]),
+                 "--prepared", str(tiny_data["prepared"]), "--out", str(out), "-S", "eval.max_sketches=2",
+                 "-S", "eval.baselines=[]", "-S", "eval.grounding=false", "-S", "eval.overlays=0"])  # fmt: skip
+    assert code == 0
+    staged = read_checkpoint(out / "checkpoint" / "models" / "optimal.pt")
+    assert staged["model_config"]["exit_block"] == "authors" and "calibrated_tau" in staged["meta"]
+    assert str(authors["path"]) in staged["weights"]
+    figures = json.loads((out / "report.json").read_text())["figures"]
+    for split in ("val", "test"):
+        assert set(figures[split]) >= {"optimal", "last"} and 0 <= figures[split]["optimal"]["acc_p"] <= 1
+    assert figures[split]["optimal"] == figures[split]["last"]  # one checkpoint in both roles
