@@ -9,6 +9,10 @@ Handling of unusual inputs (copied into the README):
 - any size (e.g. 4000x3000): accepted. The model sees the sketch padded to a square with white paper and resized
   to its input size; labels and maps are produced at the original resolution.
 A stroke pixel is a pixel darker than ``STROKE_LEVEL`` (after inversion, if any).
+
+Vector sketches (``.npy``, ``.json``, ``.svg``: :mod:`sketchseg.data.vector`) are rasterised as the benchmark
+rasterises (:mod:`sketchseg.data.vector_raster`) onto a 512x512 canvas; the Sketch keeps the strokes and their pixel
+sets (``Sketch.vector``) so that every stroke can be labelled. :func:`load_input` reads either kind of file.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from sketchseg.data.strokes import RASTER
+from sketchseg.data.vector import VectorSketch, read_vector, vector_kind
+from sketchseg.data.vector_raster import RasterisedVector, rasterise_vector
 from sketchseg.errors import InputError
 
 STROKE_LEVEL = 128  # gray values below this are strokes
@@ -29,12 +36,14 @@ MAX_PIXELS = 64_000_000
 
 @dataclass
 class Sketch:
-    """A sketch as black-on-white grayscale. ``gray``: uint8 [H, W]; ``strokes``: bool [H, W]."""
+    """A sketch as black-on-white grayscale. ``gray``: uint8 [H, W]; ``strokes``: bool [H, W]; ``vector``: the
+    strokes it was rasterised from with their pixel sets (vector input), None for an image."""
 
     gray: np.ndarray
     strokes: np.ndarray
     source: str = "<array>"
     notes: list[str] = field(default_factory=list)
+    vector: RasterisedVector | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -90,6 +99,25 @@ def load_sketch(path: str | Path) -> Sketch:
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise InputError(f"{path}: unreadable or truncated image ({exc})") from None
     return sketch_from_array(gray, source=str(path))
+
+
+def sketch_from_vector(vector: VectorSketch, size: int = RASTER) -> Sketch:
+    """Rasterise a :class:`VectorSketch` onto the ``size`` x ``size`` canvas as the benchmark does."""
+    rasterised = rasterise_vector(vector, size=size)
+    mask = rasterised.raster.union_mask()  # [size, size]
+    if not mask.any():
+        raise InputError(f"{vector.source}: no stroke pixel inside the canvas; nothing to segment")
+    gray = np.where(mask, 0, 255).astype(np.uint8)
+    notes = list(vector.notes) + list(rasterised.notes)
+    return Sketch(gray=gray, strokes=mask, source=vector.source, notes=notes, vector=rasterised)
+
+
+def load_input(path: str | Path) -> Sketch:
+    """Read a sketch file: a vector sketch (``.npy``, ``.json``, ``.svg``, or recognised by content, see
+    :mod:`sketchseg.data.vector`) or an image; InputError with the file and the reason on any problem."""
+    if Path(path).is_file() and vector_kind(path) is not None:
+        return sketch_from_vector(read_vector(path))
+    return load_sketch(path)
 
 
 def to_model_input(sketch: Sketch, size: tuple[int, int]) -> tuple[torch.Tensor, tuple[int, int, int]]:

@@ -11,18 +11,21 @@ import numpy as np
 import torch
 from PIL import Image
 
+from sketchseg.data.vector import VectorSketch
+from sketchseg.data.vector_raster import RasterisedVector
 from sketchseg.errors import InputError
 from sketchseg.model.config import ModelConfig
 from sketchseg.model.encoder import SketchFeatures
-from sketchseg.model.image import Sketch, load_sketch, sketch_from_array, to_model_input
+from sketchseg.model.image import Sketch, load_input, sketch_from_array, sketch_from_vector, to_model_input
 from sketchseg.model.network import SketchSegModel
 from sketchseg.model.recipe import InferenceRecipe, get_recipe
 from sketchseg.model.similarity import upsample_maps
+from sketchseg.model.stroke_labels import StrokeLabel, vote_stroke_labels
 
 BACKGROUND = -1  # label of non-stroke pixels in Segmentation.labels
 UNLABELLED = -2  # label of stroke pixels the recipe's threshold left without a category (recipe authors)
 
-ImageLike = str | Path | np.ndarray | Image.Image | Sketch
+ImageLike = str | Path | np.ndarray | Image.Image | Sketch | VectorSketch  # a path: image, .npy, .json or .svg
 
 
 @dataclass
@@ -37,6 +40,9 @@ class Segmentation:
     ``masks``: bool [C, H, W] isolated strokes of each category (stroke pixels whose min-max normalised similarity
     exceeds ``threshold``; at or above it for ``authors``), or None without a threshold.
     ``shares``: category -> fraction of stroke pixels labelled with it; ``unlabelled``: the fraction left unlabelled.
+    ``stroke_labels`` (vector input, None for an image): one :class:`StrokeLabel` per input stroke in input order,
+    the majority category of its pixels (:mod:`sketchseg.model.stroke_labels`); ``vector``: the strokes and their
+    pixel sets on the 512x512 raster the labels refer to.
     """
 
     categories: list[str]
@@ -50,6 +56,8 @@ class Segmentation:
     source: str = "<array>"
     unlabelled: float = 0.0
     recipe: str = "sketchseg"
+    stroke_labels: list[StrokeLabel] | None = None
+    vector: RasterisedVector | None = None
 
 
 def normalise_categories(categories: str | Sequence[str]) -> tuple[list[str], list[str]]:
@@ -79,11 +87,13 @@ def normalise_categories(categories: str | Sequence[str]) -> tuple[list[str], li
 
 
 def as_sketch(image: ImageLike) -> Sketch:
-    """Accept a path, a PIL image, a uint8 [H, W] array or a Sketch."""
+    """Accept a path (image or vector sketch file), a PIL image, a uint8 [H, W] array, a VectorSketch or a Sketch."""
     if isinstance(image, Sketch):
         return image
+    if isinstance(image, VectorSketch):
+        return sketch_from_vector(image)
     if isinstance(image, (str, Path)):
-        return load_sketch(image)
+        return load_input(image)
     if isinstance(image, Image.Image):
         from sketchseg.model.image import _to_gray
 
@@ -117,6 +127,14 @@ def check_threshold(threshold: float | None) -> None:
     """Raise InputError unless ``threshold`` is None or lies in [0, 1]."""
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise InputError(f"threshold {threshold} must lie in [0, 1] (it applies to min-max normalised maps)")
+
+
+def with_stroke_labels(seg: Segmentation, sketch: Sketch) -> Segmentation:
+    """Attach per-stroke labels (majority of each stroke's pixels) when ``sketch`` came from vector strokes."""
+    if sketch.vector is not None:
+        seg.vector = sketch.vector
+        seg.stroke_labels = vote_stroke_labels(seg.labels, sketch.vector.raster, seg.categories)
+    return seg
 
 
 class Segmenter:
@@ -226,7 +244,7 @@ class Segmenter:
         for i, (sketch, box, vocab, threshold) in enumerate(zip(sketches, boxes, vocabs, thresholds, strict=True)):
             one = SketchFeatures(scene=None, patches=feats.patches[i : i + 1], grid=feats.grid)
             grid_maps = self.recipe.grid_maps(self.model, one, vocab.text)  # [1, C, gh, gw]
-            yield self._finish(sketch, box, grid_maps, vocab, threshold)
+            yield with_stroke_labels(self._finish(sketch, box, grid_maps, vocab, threshold), sketch)
 
     def _finish(
         self,
