@@ -17,7 +17,7 @@ import sys
 
 # command path -> module implementing it
 COMMANDS: dict[tuple[str, ...], str] = {
-    ("segment",): "sketchseg.model.segment_cli",
+    ("segment",): "sketchseg.segment_cli",
     ("data", "synth"): "sketchseg.data.synth.cli",
     ("data", "stats"): "sketchseg.data.stats",
     ("data", "prepare"): "sketchseg.data.prepare",

@@ -59,11 +59,12 @@ class RasterisedVector:
 def fit_region(vector: VectorSketch, size: int = RASTER, clip_to_canvas: bool = False) -> tuple[Fit, list[str]]:
     """The :class:`Fit` of ``vector`` onto a ``size`` x ``size`` raster (rules in the module doc) and its notes."""
     notes: list[str] = []
-    x0, y0, x1, y1 = vector.bounds()
-    if vector.canvas is not None:
+    if vector.canvas is not None and clip_to_canvas:
+        region = (0.0, 0.0, *vector.canvas)
+    elif vector.canvas is not None:
         w, h = vector.canvas
-        outside = x0 < 0 or y0 < 0 or x1 > w or y1 > h
-        if clip_to_canvas or not outside:
+        x0, y0, x1, y1 = vector.bounds()
+        if not (x0 < 0 or y0 < 0 or x1 > w or y1 > h):
             region = (0.0, 0.0, w, h)
         else:
             region = (min(x0, 0.0), min(y0, 0.0), max(x1, w) - min(x0, 0.0), max(y1, h) - min(y0, 0.0))
@@ -72,6 +73,7 @@ def fit_region(vector: VectorSketch, size: int = RASTER, clip_to_canvas: bool = 
                 "fitted the canvas and the points together"
             )
     else:
+        x0, y0, x1, y1 = vector.bounds()
         longest = max(x1 - x0, y1 - y0)
         pad = MARGIN * longest if longest > 0 else 0.5
         region = (x0 - pad, y0 - pad, x1 - x0 + 2 * pad, y1 - y0 + 2 * pad)

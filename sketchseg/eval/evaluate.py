@@ -22,7 +22,9 @@ import torch
 from PIL import Image
 
 from sketchseg.data.records import SketchRecord
-from sketchseg.data.strokes import RASTER, StrokeRaster, rasterise, split_strokes
+from sketchseg.data.strokes import CANVAS, RASTER, StrokeRaster, split_strokes
+from sketchseg.data.vector import VectorSketch
+from sketchseg.data.vector_raster import rasterise_vector
 from sketchseg.errors import DataError
 from sketchseg.eval.calibration import ThresholdSweep, threshold_grid
 from sketchseg.eval.metrics import SegmentationEvaluator
@@ -48,7 +50,8 @@ def make_eval_sample(sketch_id: str, vector: np.ndarray, labels: Sequence[str], 
     strokes = split_strokes(vector, source=source or sketch_id)
     if len(strokes) != len(labels):
         raise DataError(f"{source or sketch_id}: {len(strokes)} strokes but {len(labels)} labels")
-    raster = rasterise(strokes, size=RASTER)
+    vector_sketch = VectorSketch(tuple(strokes), canvas=(CANVAS, CANVAS), source=source or sketch_id, format="fscoco")
+    raster = rasterise_vector(vector_sketch, size=RASTER, clip_to_canvas=True).raster  # the benchmark's raster
     vocabulary = list(dict.fromkeys(labels))
     index = {name: i for i, name in enumerate(vocabulary)}
     return EvalSample(

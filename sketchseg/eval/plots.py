@@ -2,7 +2,8 @@
 overlays with error maps (Fig. S9).
 
 Figures are drawn with matplotlib's object API on the Agg canvas (no pyplot, no global backend switch) and written
-atomically as PNG; every function returns the path it wrote.
+atomically as PNG; every function returns the path it wrote. Colours and display thickening come from
+:mod:`sketchseg.render`, the project's one home for drawing results.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from sketchseg.errors import InputError
 from sketchseg.eval.calibration import ThresholdCurve
 from sketchseg.eval.metrics import evaluate_sketch, write_metrics_json
 from sketchseg.io_utils import atomic_file
+from sketchseg.render import figure_palette
+from sketchseg.render import thicken as thicken_strokes
 
 __all__ = [
     "OverlayItem",
@@ -150,29 +153,6 @@ def overlay_item(
     return OverlayItem(str(sketch_id), raster.image(), gt, np.asarray(pred), tuple(vocabulary), m.acc_p)
 
 
-def _shift(a: np.ndarray, dy: int, dx: int, fill: Any) -> np.ndarray:
-    """``a`` moved by ``(dy, dx)`` pixels, uncovered border filled with ``fill`` (no wrap-around)."""
-    out = np.empty_like(a)
-    out[...] = fill
-    h, w = a.shape[:2]
-    out[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = a[max(-dy, 0) : h - max(dy, 0),
-                                                                      max(-dx, 0) : w - max(dx, 0)]
-    return out
-
-
-def _thicken(rgb: np.ndarray, mask: np.ndarray, radius: int) -> np.ndarray:
-    """Grow coloured stroke pixels over neighbouring background pixels (display only). ``[H, W, 3]``"""
-    for _ in range(radius):
-        grown_rgb, grown = rgb.copy(), mask.copy()
-        for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-            src_mask = _shift(mask, dy, dx, False)
-            take = src_mask & ~grown
-            grown_rgb[take] = _shift(rgb, dy, dx, 1.0)[take]
-            grown |= take
-        rgb, mask = grown_rgb, grown
-    return rgb
-
-
 def plot_segmentation_overlays(
     path: str | os.PathLike[str],
     items: Sequence[OverlayItem],
@@ -187,7 +167,7 @@ def plot_segmentation_overlays(
     """
     if not items:
         raise InputError("plot_segmentation_overlays: no sketch given")
-    palette = [np.array(c) for c in _tab20()]
+    palette = [np.array(c) for c in figure_palette()]
     colour: dict[str, np.ndarray] = {}
     for it in items:
         for idx in np.unique(np.concatenate([it.gt[it.gt >= 0], it.pred[(it.gt >= 0) & (it.pred >= 0)]])):
@@ -206,9 +186,9 @@ def plot_segmentation_overlays(
         correct = mask & (it.pred == it.gt)
         err_rgb = np.where(mask[..., None], np.where(correct[..., None], _CORRECT, _WRONG), _WHITE)
         ink = it.image < 128  # [H, W]
-        panels = [_thicken(np.repeat(it.image[..., None] / 255.0, 3, axis=2), ink, thicken)]
+        panels = [thicken_strokes(np.repeat(it.image[..., None] / 255.0, 3, axis=2), ink, thicken)]
         for rgb in (gt_rgb, pred_rgb, err_rgb):
-            panels.append(_thicken(rgb, mask, thicken))
+            panels.append(thicken_strokes(rgb, mask, thicken))
         acc = f"  Acc@P {100.0 * it.acc_p:.1f}%" if it.acc_p is not None else ""
         heads = [f"{it.sketch_id}", "ground truth", "prediction" + acc, "errors (red = wrong)"]
         for c, (panel, head) in enumerate(zip(panels, heads, strict=True)):
@@ -231,18 +211,3 @@ def plot_segmentation_overlays(
 
 def _gt_names(item: OverlayItem) -> set[str]:
     return {item.vocabulary[int(i)] for i in np.unique(item.gt[item.gt >= 0])}
-
-
-def _tab20() -> list[tuple[float, float, float]]:
-    """Distinct category colours: tab20's dark then light shades, then tab20b's.
-
-    Grey (reserved for "no category"), green and red (the error map's colours) are left out.
-    """
-    from matplotlib import colormaps
-
-    tab20 = colormaps["tab20"].colors
-    skip = {4, 5, 6, 7, 14, 15}  # green, red, grey (dark and light)
-    dark = [tab20[i][:3] for i in range(0, 20, 2) if i not in skip]
-    light = [tab20[i][:3] for i in range(1, 20, 2) if i not in skip]
-    extra = [c[:3] for c in colormaps["tab20b"].colors]
-    return dark + light + extra

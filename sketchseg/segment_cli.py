@@ -1,13 +1,21 @@
 """`sketchseg segment`: label the strokes of one or more sketches and write overlays, label maps and summaries.
 
-Per sketch ``<stem>`` the output directory receives:
-- ``<stem>_overlay.png``: strokes coloured by category, with a legend (category and share of stroke pixels);
+A sketch is an image (PNG, JPEG, ...) or a vector sketch: FS-COCO or stroke-3 ``.npy``, JSON (the web page's point
+lists, stroke-3 rows, CBSC files), SVG (:mod:`sketchseg.data.vector`); vector sketches are rasterised as the
+benchmark does onto a 512x512 canvas and every stroke gets a label.
+
+Per sketch ``<stem>`` the output directory receives (drawn by :mod:`sketchseg.render`):
+- ``<stem>_overlay.png``: strokes coloured by category, with a legend (category and share of stroke pixels); for
+  vector input whole strokes are coloured by their stroke label and the legend counts strokes;
 - ``<stem>_labels.png``: the label map as an 8-bit palette PNG whose pixel VALUES are 0 for background (non-stroke)
   and k for the k-th category (1-based, in the order of the JSON's ``categories``), 255 for a stroke pixel the
   recipe left unlabelled (``--recipe authors``: every map below its threshold; drawn black in the overlay);
 - ``<stem>_isolated_<k>.png`` (with ``--threshold``): the isolated strokes of category k, black on white;
-- ``<stem>.json``: categories, shares of stroke pixels, weights used, threshold, notes. Written last: a sketch
-  whose JSON exists is complete.
+- ``<stem>_strokes.svg`` (vector input): the strokes in the input's coordinates, coloured by stroke label;
+- ``<stem>.json``: categories, shares of stroke pixels, weights used, threshold, notes; for vector input also
+  ``stroke_labels`` (one ``{"label", "index", "confidence", "pixels"}`` per input stroke, in input order) and
+  ``vector`` (format, stroke count, declared canvas, fitted region). Written last: a sketch whose JSON exists is
+  complete.
 Every input is validated before anything is written; a bad input exits with code 2 and writes nothing.
 """
 
@@ -22,26 +30,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageDraw, ImageFont
-
 from sketchseg.errors import InputError
+from sketchseg.render import isolated_png, label_png, overlay_image, strokes_svg
 
-HELP = "segment sketches into the given categories (writes overlay, label map and JSON per sketch)"
-
-PALETTE = [
-    (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230),
-    (210, 245, 60), (0, 128, 128), (170, 110, 40), (128, 0, 0), (0, 0, 128), (128, 128, 0), (255, 215, 180),
-    (170, 255, 195), (220, 190, 255),
-]  # fmt: skip
-
-
-def colour(k: int) -> tuple[int, int, int]:
-    return PALETTE[k % len(PALETTE)]
+HELP = "segment sketches (images or vector strokes) into the given categories (writes overlay, label map, JSON)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("sketches", nargs="+", type=Path, metavar="SKETCH", help="sketch image file(s)")
+    p.add_argument(
+        "sketches", nargs="+", type=Path, metavar="SKETCH", help="sketch file(s): image, or vector .npy/.json/.svg"
+    )
     vocab = p.add_mutually_exclusive_group(required=True)
     vocab.add_argument("--categories", help='comma-separated category names, e.g. "giraffe, zebra, grass"')
     vocab.add_argument("--caption", help="a caption; categories are parsed from its nouns")
@@ -90,49 +88,6 @@ def _stems(paths: list[Path]) -> list[str]:
     return stems
 
 
-def overlay_image(seg, font_size: int = 14) -> Image.Image:
-    """Strokes coloured by label on white, faint original underneath, legend on the right."""
-    from sketchseg.model.segmenter import UNLABELLED
-
-    h, w = seg.labels.shape
-    canvas = np.full((h, w, 3), 255, dtype=np.uint8)
-    canvas[seg.strokes] = (200, 200, 200)
-    for k in range(len(seg.categories)):
-        canvas[seg.labels == k] = colour(k)
-    canvas[seg.labels == UNLABELLED] = (0, 0, 0)  # as the authors' overlay draws them
-    img = Image.fromarray(canvas)
-    font = ImageFont.load_default(size=max(10, min(font_size * max(h, w) // 512, 48)))
-    lines = [f"{c}  {seg.shares[c] * 100:.1f}%" for c in seg.categories]
-    if seg.unlabelled:
-        lines.append(f"unlabelled  {seg.unlabelled * 100:.1f}%")
-    draw = ImageDraw.Draw(img)
-    box = font.size
-    widths = [draw.textlength(t, font=font) for t in lines]
-    legend_w = int(max(widths) + box * 3)
-    out = Image.new("RGB", (w + legend_w, max(h, (len(lines) + 1) * box * 2)), (255, 255, 255))
-    out.paste(img, (0, 0))
-    draw = ImageDraw.Draw(out)
-    for k, text in enumerate(lines):
-        y = box + k * box * 2
-        draw.rectangle([w + box, y, w + 2 * box, y + box], fill=colour(k) if k < len(seg.categories) else (0, 0, 0))
-        draw.text((w + int(2.5 * box), y - 1), text, fill=(0, 0, 0), font=font)
-    return out
-
-
-def label_png(seg) -> Image.Image:
-    """Palette PNG whose values are 0 = background, k = k-th category (1-based), 255 = unlabelled stroke."""
-    from sketchseg.model.segmenter import UNLABELLED
-
-    values = np.where(seg.labels == UNLABELLED, 255, seg.labels.astype(np.int16) + 1).astype(np.uint8)  # [H, W]
-    img = Image.frombytes("P", (values.shape[1], values.shape[0]), values.tobytes())
-    pal = [255, 255, 255]
-    for k in range(254):
-        pal.extend(colour(k))
-    pal.extend((0, 0, 0))  # 255: unlabelled
-    img.putpalette(pal)
-    return img
-
-
 def write_outputs(seg, stem: str, out: Path, weights: str) -> list[Path]:
     """Write one sketch's files into ``out``; the JSON goes last so that its presence means completion."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{stem}.tmp-", dir=out))
@@ -146,9 +101,12 @@ def write_outputs(seg, stem: str, out: Path, weights: str) -> list[Path]:
         if seg.masks is not None:
             for k, name in enumerate(seg.categories):
                 fname = f"{stem}_isolated_{k + 1}_{_slug(name)}.png"
-                Image.fromarray(np.where(seg.masks[k], 0, 255).astype(np.uint8)).save(tmp / fname)
+                isolated_png(seg.masks[k]).save(tmp / fname)
                 files[fname] = tmp / fname
                 isolated[name] = {"file": fname, "stroke_share": float(seg.masks[k].sum() / max(seg.strokes.sum(), 1))}
+        if seg.stroke_labels is not None:
+            (tmp / f"{stem}_strokes.svg").write_text(strokes_svg(seg), encoding="utf-8")
+            files[f"{stem}_strokes.svg"] = tmp / f"{stem}_strokes.svg"
         summary = {
             "sketch": seg.source,
             "size": list(seg.labels.shape),
@@ -164,6 +122,15 @@ def write_outputs(seg, stem: str, out: Path, weights: str) -> list[Path]:
             "label_png": "pixel value 0 = background (non-stroke), k = categories[k-1], 255 = stroke left unlabelled",
             "files": sorted(files),
         }
+        if seg.stroke_labels is not None:
+            summary["stroke_labels"] = [s.to_dict() for s in seg.stroke_labels]
+            vector = seg.vector.vector
+            summary["vector"] = {
+                "format": vector.format,
+                "strokes": len(vector),
+                "canvas": list(vector.canvas) if vector.canvas is not None else None,
+                "region": list(seg.vector.fit.region),
+            }
         (tmp / f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         written = []
         for name, path in files.items():
@@ -180,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from sketchseg.model.config import BackboneConfig, ModelConfig
-    from sketchseg.model.image import load_sketch
+    from sketchseg.model.image import load_input
     from sketchseg.model.segmenter import Segmenter, normalise_categories
 
     threshold: float | str | None = args.threshold
@@ -199,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{args.out}: exists and is not a directory")
     # Validate every input before any output is written.
     for path in args.sketches:
-        load_sketch(path)
+        load_input(path)
     if args.checkpoint is not None:
         segmenter = Segmenter.from_checkpoint(
             args.checkpoint, device=args.device, batch_size=args.batch_size, recipe=args.recipe
@@ -217,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stems = _stems(args.sketches)
     results = segmenter.segment_many(
-        (load_sketch(p) for p in args.sketches),
+        (load_input(p) for p in args.sketches),
         categories=args.categories,
         caption=args.caption,
         threshold=threshold,
