@@ -51,7 +51,7 @@ demo: setup
 # Benchmarks print JSON; ViT-B/16 ones take minutes on 2 cores.
 # A CI-sized run of the same pipeline (2-3 minutes after set-up on 2 cores), as a DVC experiment.
 SMALL := -S data.synth.participants=8 -S data.synth.per_participant=12 -S data.synth.objects_per_category=4 \
-	-S foundation.minutes=0 -S foundation.max_steps=100 -S foundation.mosaics=200 -S train.epochs=2 -S train.max_steps_per_epoch=10 \
+	-S foundation.steps=100 -S foundation.mosaics=200 -S train.epochs=2 -S train.max_steps_per_epoch=10 \
 	-S eval.max_sketches=20
 pipeline-small: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc exp run $(SMALL)

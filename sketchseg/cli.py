@@ -27,6 +27,7 @@ COMMANDS: dict[tuple[str, ...], str] = {
     ("foundation",): "sketchseg.foundation.cli",
     ("stage",): "sketchseg.pipeline",
     ("checkpoint", "convert"): "sketchseg.checkpoint_cli",
+    ("serve",): "sketchseg.serve.cli",
 }
 
 _OFFLINE_DEFAULTS = {

@@ -63,6 +63,16 @@ class DataConfig:
 RENDER_STYLES = ("sketch", "clipart")
 
 
+def check_threads(threads: int, key: str) -> None:
+    """Raise a ConfigError naming ``key`` unless ``threads`` is a CPU thread count (>= 1). There is no "all cores"
+    value: float results depend on the thread count, so a run is reproducible only with a fixed one."""
+    if threads < 1:
+        raise ConfigError(
+            f"{key}={threads}: set the number of CPU threads (>= 1, e.g. 2); results are bit-identical only for the "
+            "same count, so it is never taken from the machine"
+        )
+
+
 def check_render(render: str, key: str = "render") -> None:
     """Raise a ConfigError naming ``key`` unless ``render`` is one of :data:`RENDER_STYLES`."""
     if render not in RENDER_STYLES:
@@ -76,8 +86,10 @@ class FoundationConfig:
     mode: str = "train"  # train | pretrained
     backbone: BackboneConfig = field(default_factory=BackboneConfig)  # for pretrained: name + tag or file
     out: str = "data/foundation"
-    minutes: float = 10.0  # wall-clock budget of the offline training
-    max_steps: int = 100_000
+    steps: int = 2600  # optimiser steps of the offline training: the same steps give the same weights on any machine
+    # optional wall-clock cap (minutes; null or 0 = none): the steps that fit, and so every result, then depend on
+    # the machine's speed and load
+    minutes: float | None = None
     batch_size: int = 32  # global (image, text) pairs per step, beside the mosaics
     lr: float = 1e-3
     weight_decay: float = 0.1
@@ -93,12 +105,17 @@ class FoundationConfig:
     # closed shapes filled: another visual domain, like the photos real CLIP learned from; sketchseg.foundation.data)
     render: str = "sketch"
     region_weight: float = 1.0  # weight of the region-name loss beside the global loss
-    threads: int = 0  # torch threads; 0 = all cores
+    threads: int = 2  # CPU threads (torch): a fixed count, since results are bit-identical only for the same count
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.mode not in ("train", "pretrained"):
             raise ConfigError(f"foundation.mode={self.mode!r}: choose train or pretrained")
+        check_threads(self.threads, "foundation.threads")
+        if self.steps < 1:
+            raise ConfigError(f"foundation.steps={self.steps}: must be >= 1")
+        if self.minutes is not None and self.minutes < 0:
+            raise ConfigError(f"foundation.minutes={self.minutes}: must be >= 0, or null for no wall-clock cap")
         check_render(self.render, "foundation.render")
         if not 0.0 <= self.objects_fraction <= 1.0:
             raise ConfigError(f"foundation.objects_fraction={self.objects_fraction}: must lie in [0, 1]")
@@ -143,7 +160,7 @@ class TrainConfig:
     flip: bool = True
     # finetune full: keep the patch filters zero-mean (null: when the foundation's are; sketchseg.model.finetune)
     center_patch_filters: bool | None = None
-    threads: int = 0
+    threads: int = 2  # CPU threads (torch) of training and evaluation: fixed, as foundation.threads
     seed: int = 0
     # start from this checkpoint's model (a sketchseg checkpoint or the authors' sketch_seg_best_miou.pth) instead of
     # a new model on the foundation: its architecture and weights, the run's other model parameters (trainer.py)
@@ -155,6 +172,7 @@ class TrainConfig:
             raise ConfigError(f"train.precision={self.precision!r}: choose auto, fp32 or bf16")
         if self.epochs < 1 or self.batch_size < 1 or self.grad_accum < 1:
             raise ConfigError("train.epochs, train.batch_size and train.grad_accum must be >= 1")
+        check_threads(self.threads, "train.threads")
 
 
 @dataclass

@@ -13,23 +13,44 @@ With ``data.source: fscoco`` the source stage does not copy the release: it writ
 the release's path and a fingerprint of its file list (names, sizes, modification times), so DVC reruns the
 downstream stages when the release changes. Every later stage resolves the dataset root through
 :func:`dataset_root`.
+
+Same parameters, same outputs: every stage is seeded from params.yaml and the torch stages run on a fixed number of
+CPU threads (``foundation.threads``, ``train.threads``), and no output holds a timing, a host name, a date or an
+absolute path. Those go to ``data/timings/STAGE.json`` (an uncached DVC output that no stage depends on).
+
+Interruptions (``kill -9`` included): a stage process dies with the ``dvc repro`` that started it, outputs appear
+atomically, and the leftovers of an interrupted attempt are removed when the stage runs again. The train stage keeps
+its resumable state in ``data/work/train-KEY`` (not a DVC output, so DVC does not delete it before rerunning the
+stage; KEY digests the model and train parameters, the shards and the foundation): training resumes there from its
+last epoch checkpoint, and the folder is removed once the stage has finished.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import hashlib
 import json
+import logging
 import os
+import platform
+import shutil
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from sketchseg.config import Config, load_config
 from sketchseg.errors import DataError
-from sketchseg.io_utils import atomic_dir
+from sketchseg.io_utils import atomic_dir, file_sha256
+
+log = logging.getLogger(__name__)
 
 HELP = "run one stage of the DVC pipeline (source, prepare, shards, foundation, train) from params.yaml"
 STAGES = ("source", "prepare", "shards", "foundation", "train")
 SOURCE_DIR = Path("data/source")
+TIMINGS_DIR = Path("data/timings")  # per-stage timings and host facts, declared in dvc.yaml as uncached outputs
+WORK_DIR = Path("data/work")  # the train stage's resumable state, which DVC does not delete before a rerun
 
 
 def fingerprint(root: Path) -> str:
@@ -79,9 +100,11 @@ def stage_source(cfg: Config, source_dir: Path = SOURCE_DIR) -> None:
     from sketchseg.data.fscoco import read_all_classes
 
     read_all_classes(root)  # at the root or in the split folders; the error lists every place looked at
+    # a release inside the repository is named relative to it, so that clones in other folders write the same file
+    named = Path(os.path.relpath(root)) if root.is_relative_to(Path.cwd().resolve()) else root
     with atomic_dir(source_dir) as tmp:
         (tmp / "SOURCE.json").write_text(
-            json.dumps({"source": "fscoco", "root": str(root), "fingerprint": fingerprint(root)}, indent=1) + "\n"
+            json.dumps({"source": "fscoco", "root": str(named), "fingerprint": fingerprint(root)}, indent=1) + "\n"
         )
 
 
@@ -108,16 +131,96 @@ def stage_shards(cfg: Config) -> None:
     shards_run(args)
 
 
-def stage_foundation(cfg: Config, params: Path) -> None:
+def stage_foundation(cfg: Config, params: Path) -> dict[str, Any]:
     from sketchseg.foundation import build_foundation
 
-    build_foundation(cfg, data_root=dataset_root(), out=Path(cfg.foundation.out))
+    report = build_foundation(cfg, data_root=dataset_root(), out=Path(cfg.foundation.out))
+    return {**report["timing"], "steps": report.get("training", {}).get("steps")}
 
 
-def stage_train(cfg: Config, params: Path, overrides: list[str] | None = None) -> None:
+def train_work_dir(cfg: Config, foundation: Path | None) -> Path:
+    """``data/work/train-KEY``: where the train stage trains. KEY digests everything the training reads (the model and
+    train parameters but ``train.out``, the shards, the foundation and an initial checkpoint), so a folder found there
+    holds a training this run may continue, and a changed input starts a fresh one."""
+    from sketchseg.train.trainer import foundation_digest
+
+    tree = cfg.to_dict()
+    init = cfg.train.init_checkpoint
+    inputs = {
+        "model": tree["model"],
+        "train": {k: v for k, v in tree["train"].items() if k != "out"},
+        "shards": foundation_digest(cfg.data.shards),  # names and SHA-256 of the folder's files
+        "foundation": foundation_digest(foundation),
+        "init_checkpoint": file_sha256(init) if init and Path(init).is_file() else init,
+    }
+    key = hashlib.sha1(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return WORK_DIR / f"train-{key}"
+
+
+def stage_train(cfg: Config, params: Path, overrides: list[str] | None = None) -> dict[str, Any]:
     from flows.train_flow import train_flow
+    from sketchseg.train.trainer import resolve_foundation
 
-    train_flow(params=str(params), overrides=list(overrides or []))
+    work = train_work_dir(cfg, resolve_foundation(cfg, None))
+    for stale in WORK_DIR.glob("train-*"):  # interrupted trainings of other inputs: never resumed
+        if stale != work:
+            shutil.rmtree(stale, ignore_errors=True)
+    train_flow(params=str(params), overrides=list(overrides or []), work=str(work))
+    shutil.rmtree(work, ignore_errors=True)
+    if WORK_DIR.is_dir() and not any(WORK_DIR.iterdir()):
+        WORK_DIR.rmdir()
+    return {}
+
+
+def stage_outputs(cfg: Config, stage: str) -> list[Path]:
+    """The output folders of ``stage`` (as dvc.yaml declares them)."""
+    return {
+        "source": [SOURCE_DIR],
+        "prepare": [Path(cfg.data.prepared)],
+        "shards": [Path(cfg.data.shards)],
+        "foundation": [Path(cfg.foundation.out)],
+        "train": [Path(cfg.train.out), Path(cfg.eval.out)],
+    }[stage]
+
+
+def clear_leftovers(outputs: list[Path]) -> None:
+    """Remove what an interrupted earlier attempt left of its atomic writes (:mod:`sketchseg.io_utils`): the temporary
+    siblings of ``outputs`` (``.NAME.tmp-*``, ``.NAME.old-*``) and the temporary files inside those that exist."""
+    stale: list[Path] = []
+    for out in outputs:
+        for pattern in (f".{out.name}.tmp-*", f".{out.name}.old-*"):
+            stale += out.parent.glob(pattern)
+        if out.is_dir():
+            stale += out.glob(".*.tmp-*")
+    for path in stale:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def host_facts() -> dict[str, Any]:
+    """What a stage's time depends on besides its parameters."""
+    facts: dict[str, Any] = {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version()}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        facts.update(torch=torch.__version__, threads=torch.get_num_threads(), cuda=torch.cuda.is_available())
+    return facts
+
+
+def write_timing(stage: str, started: float, seconds: float, details: dict[str, Any] | None) -> Path:
+    """``data/timings/STAGE.json``: the stage's wall-clock time, when it ran, on what, and its own details."""
+    path = TIMINGS_DIR / f"{stage}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "stage": stage,
+        "seconds": round(seconds, 1),
+        "started": datetime.datetime.fromtimestamp(started, datetime.UTC).isoformat(timespec="seconds"),
+        **host_facts(),
+        **(details or {}),
+    }
+    path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -129,7 +232,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sketchseg.processes import die_with_parent, exit_on_sigterm
+
+    exit_on_sigterm()
+    die_with_parent()  # `dvc repro` killed: this stage ends too, and the rerun finds no one writing its outputs
     cfg = load_config(args.params, args.set)
+    clear_leftovers(stage_outputs(cfg, args.stage))
+    started, t0 = time.time(), time.perf_counter()
+    details: dict[str, Any] | None = None
     if args.stage == "source":
         stage_source(cfg)
     elif args.stage == "prepare":
@@ -137,7 +247,8 @@ def run(args: argparse.Namespace) -> int:
     elif args.stage == "shards":
         stage_shards(cfg)
     elif args.stage == "foundation":
-        stage_foundation(cfg, args.params)
+        details = stage_foundation(cfg, args.params)
     else:
-        stage_train(cfg, args.params, args.set)
+        details = stage_train(cfg, args.params, args.set)
+    write_timing(args.stage, started, time.perf_counter() - t0, details)
     return 0

@@ -33,7 +33,7 @@ torch.set_num_threads(1)
 
 
 def cfg_for(**foundation):
-    base = {"mode": "train", "backbone": {"name": "sketchseg-test", "seed": 2}, "minutes": 0, "max_steps": 3,
+    base = {"mode": "train", "backbone": {"name": "sketchseg-test", "seed": 2}, "steps": 3,
             "mosaics": 16, "batch_size": 8, "warmup_steps": 2}  # fmt: skip
     base.update(foundation)
     return config_from_dict({"foundation": base})
@@ -80,7 +80,7 @@ def test_contrastive_training_lowers_both_losses(tiny_data: dict) -> None:
     backbone = load_backbone(BackboneConfig(name="sketchseg-test", seed=1))
     visual = backbone.clip.visual
     data = load_contrastive_data(tiny_data["root"], visual.image_size[0], visual.grid_size[0], mosaics=16, seed=0)
-    cfg = cfg_for(max_steps=80, batch_size=12, warmup_steps=5, mosaics_per_step=4).foundation
+    cfg = cfg_for(steps=80, batch_size=12, warmup_steps=5, mosaics_per_step=4).foundation
     result = train_clip(backbone.clip, backbone.tokenizer, data, cfg, progress=False)
     assert result["steps"] == 80
     assert result["final_loss"] < result["first_loss"] - 0.5

@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -69,11 +68,11 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from sketchseg.data.records import SPLITS, SketchRecord
 from sketchseg.data.strokes import CANVAS, RASTER, StrokeRaster, rasterise, split_strokes
 from sketchseg.errors import DataError
+from sketchseg.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -409,7 +408,7 @@ def _require_dir(path: Path, what: str) -> None:
 
 
 def _progress(items: list, desc: str) -> Iterable:
-    return tqdm(items, desc=desc, unit="sketch", file=sys.stderr, disable=None, leave=False)
+    return progress(items, desc=desc, unit="sketch", leave=False)
 
 
 # ---------------------------------------------------------------------------------------------------- reading

@@ -20,12 +20,9 @@ import argparse
 import functools
 import json
 import logging
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
-
-from tqdm import tqdm
 
 from sketchseg.data.fscoco import ON_ERROR_CHOICES, ReadReport, read_all_classes, read_dataset
 from sketchseg.data.records import SPLITS, SketchRecord
@@ -33,6 +30,7 @@ from sketchseg.data.splits import check_disjoint, write_splits
 from sketchseg.data.vocabulary import normalise_name
 from sketchseg.errors import ConfigError, SketchsegError
 from sketchseg.io_utils import atomic_dir, atomic_file
+from sketchseg.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +76,7 @@ def category_stats(
     supervised: Counter[str] = Counter()  # train sketches whose first max_categories categories hold c
     mentioned: Counter[str] = Counter()  # train sketches whose caption mentions c at all
     train = records.get("train", [])
-    for r in tqdm(train, desc="parse captions", unit="caption", file=sys.stderr, disable=None, leave=False):
+    for r in progress(train, desc="parse captions", unit="caption", leave=False):
         cats = list(dict.fromkeys(normalise_name(c) for c in parse(r.caption)))
         mentioned.update(cats)
         supervised.update(cats[:max_categories])

@@ -247,11 +247,12 @@ def write_shards(
     }
 
     import webdataset as wds
-    from tqdm import tqdm
+
+    from sketchseg.progress import progress as progress_bar
 
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = out_dir / f".{split}.staging"
-    bar = tqdm(total=n, desc=f"shards {split}", unit="sketch", disable=None if progress else True)
+    bar = progress_bar(total=n, desc=f"shards {split}", unit="sketch", enabled=progress, leave=False)
     with atomic_dir(staging) as tmp, bar:
         for name, run in zip(names, runs, strict=True):
             with open(tmp / name, "wb") as stream, wds.TarWriter(stream, encoder=False, mtime=0.0) as writer:

@@ -140,13 +140,14 @@ def evaluate_model(
     progress: bool = False,
 ) -> EvalResult:
     """Score ``model`` on ``samples`` by the benchmark protocol; optionally sweep τ and keep overlay items."""
-    from tqdm import tqdm
+    from sketchseg.progress import progress as progress_bar
 
     evaluator = SegmentationEvaluator(seen_categories=seen, frequencies=frequencies)
     sweeper = ThresholdSweep(tau_grid if tau_grid is not None else threshold_grid()) if sweep else None
     kept: list[OverlayItem] = []
     stream = predict(model, samples, batch_size)
-    for sample, sim in tqdm(stream, total=len(samples), desc="evaluate", disable=not progress, leave=False):
+    for sample, sim in progress_bar(stream, total=len(samples), desc="evaluate", unit="sketch", enabled=progress,
+                                    leave=False):
         pred = sim.argmax(dim=0).numpy()  # [512, 512]
         evaluator.add(sample.id, pred, sample.raster, sample.stroke_labels, sample.vocabulary)
         if sweeper is not None:

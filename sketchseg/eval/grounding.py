@@ -50,7 +50,7 @@ def category_grounding(
     """Top-1 and mean cosine of the category token per image kind (module docstring), over the (sketch, category)
     pairs of ``samples`` with two or more categories. Returns {"pairs": N, kind: {"top1", "cosine"}} (None without
     such a sketch)."""
-    from tqdm import tqdm
+    from sketchseg.progress import progress as progress_bar
 
     model.eval()
     device = next(model.parameters()).device
@@ -58,7 +58,7 @@ def category_grounding(
     hits: dict[str, list[float]] = {k: [] for k in KINDS}
     cosines: dict[str, list[float]] = {k: [] for k in KINDS}
     chosen = [s for s in samples if len(s.vocabulary) >= 2]
-    for sample in tqdm(chosen, desc="grounding", disable=not progress, leave=False):
+    for sample in progress_bar(chosen, desc="grounding", unit="sketch", enabled=progress, leave=False):
         n = len(sample.vocabulary)
         text = F.normalize(model.encode_categories(sample.vocabulary).float(), dim=-1)  # [C, D]
         images = {k: model_input(v, model.image_size).to(device) for k, v in grounding_images(sample).items()}

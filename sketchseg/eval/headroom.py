@@ -131,7 +131,7 @@ def fit_label_probe(
     model: SketchSegModel, samples: Sequence[EvalSample], cfg: ProbeConfig, progress: bool = False
 ) -> list[float]:
     """Fit ``model``'s trainable parameters to the patch labels of ``samples``; returns the mean loss per epoch."""
-    from tqdm import tqdm
+    from sketchseg.progress import progress as progress_bar
 
     if not samples:
         raise DataError("label probe: no annotated sketch to fit")
@@ -146,7 +146,7 @@ def fit_label_probe(
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     centre_filters = keep_filters_centred(model, cfg.center_patch_filters)
     history = []
-    for _ in tqdm(range(cfg.epochs), desc="label probe", disable=not progress, leave=False):
+    for _ in progress_bar(range(cfg.epochs), desc="label probe", unit="epoch", enabled=progress, leave=False):
         model.train()
         rng.shuffle(order)
         total, batches = 0.0, 0

@@ -26,7 +26,6 @@ in the paper: it learned its concepts in another domain than the freehand sketch
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -36,7 +35,6 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from tqdm import tqdm
 
 from sketchseg.config import FoundationConfig, check_render
 from sketchseg.data.strokes import CANVAS, RASTER, rasterise, split_strokes
@@ -129,13 +127,14 @@ def _map_images(
     fn: Callable[[Any], np.ndarray], jobs: list, size: int, workers: int, progress: bool, desc: str
 ) -> torch.Tensor:
     """``fn`` over ``jobs`` (in ``workers`` processes for large lists), stacked: uint8 [N, size, size]."""
-    show = progress and sys.stderr.isatty()
+    from sketchseg.progress import progress as progress_bar
+
     if workers > 1 and len(jobs) > 512:
         with ProcessPoolExecutor(workers) as pool:
-            arrays = list(tqdm(pool.map(fn, jobs, chunksize=64), total=len(jobs), desc=desc, unit="img",
-                               disable=not show, leave=False))  # fmt: skip
+            arrays = list(progress_bar(pool.map(fn, jobs, chunksize=64), total=len(jobs), desc=desc, unit="img",
+                                       enabled=progress, leave=False))  # fmt: skip
     else:
-        arrays = [fn(j) for j in tqdm(jobs, desc=desc, unit="img", disable=not show, leave=False)]
+        arrays = [fn(j) for j in progress_bar(jobs, desc=desc, unit="img", enabled=progress, leave=False)]
     if not arrays:
         return torch.zeros(0, size, size, dtype=torch.uint8)
     return torch.from_numpy(np.stack(arrays))  # [N, size, size]

@@ -15,9 +15,10 @@ stays at ln(batch) for hundreds of steps, measured). Recipe otherwise as measure
 betas (0.9, 0.98), weight decay 0.1, linear warm-up then cosine decay, gradient clipping 1.0, horizontal flips of
 global images, fp32.
 
-The step budget is ``max_steps``; ``minutes`` additionally caps wall-clock time (the cosine schedule is then laid out
-over the number of steps that fit, re-estimated as training goes: :class:`StepBudget`). For a reproducible run set
-``minutes: 0``.
+Training takes ``steps`` optimiser steps, so the same parameters give the same weights on any machine (same torch
+build and thread count). ``minutes`` optionally caps wall-clock time as well: the cosine schedule is then laid out
+over the number of steps that fit, re-estimated as training goes (:class:`StepBudget`), and the weights depend on the
+machine's speed and load; the report says so (``"reproducible": false``).
 """
 
 from __future__ import annotations
@@ -145,10 +146,12 @@ def train_clip(
     """Contrastive training of both towers in place.
 
     ``model_cfg`` chooses the patch path of the region loss (its ``vv`` and ``vv_layers``; default: the segmenter's
-    defaults). Returns {"steps", "seconds", "first_loss", "final_loss", "final_region_loss"}.
+    defaults). Returns {"steps", "planned_steps", "reproducible", "seconds", "first_loss", "final_loss", ...};
+    "seconds" is the one machine-dependent figure.
     """
     from open_clip.loss import ClipLoss
-    from tqdm import tqdm
+
+    from sketchseg.progress import progress as progress_bar
 
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -174,12 +177,23 @@ def train_clip(
     if cfg.center_patch_filters:
         center_patch_filters(clip)
     clip.train()
-    budget = StepBudget(cfg.max_steps, cfg.minutes * 60.0)
+    capped = bool(cfg.minutes)
+    budget = StepBudget(cfg.steps, (cfg.minutes or 0.0) * 60.0)
     total = budget.total
+    if capped:
+        log.warning(
+            "foundation.minutes=%g caps the training by wall-clock time: how many of the %d steps fit, and so the "
+            "weights and every result after them, depend on this machine's speed and load; set foundation.minutes: "
+            "null for a reproducible run", cfg.minutes, cfg.steps,
+        )  # fmt: skip
+    log.info(
+        "foundation: training %d steps of %d pairs + %d mosaics on %d CPU threads",
+        total, sampler.n_obj + sampler.n_scene, sampler.n_mosaic, torch.get_num_threads(),
+    )  # fmt: skip
     start = time.time()
     losses: list[float] = []
     region_losses: list[float] = []
-    bar = tqdm(total=total, desc="foundation", disable=not progress, unit="step")
+    bar = progress_bar(total=total, desc="foundation", unit="step", enabled=progress)
     step = 0
     while step < total:
         images, tokens = [], []
@@ -234,17 +248,17 @@ def train_clip(
             if region_losses:
                 shown["region"] = f"{np.mean(region_losses[-20:]):.3f}"
             bar.set_postfix(shown)
-        # lay the cosine schedule out over the steps that fit in the time budget
-        elapsed = time.time() - start
-        planned = budget.update(step, elapsed)
-        if planned != total:
-            total = planned
-            bar.total = total
-            bar.refresh()
-            log.debug("foundation: %d steps fit in %.1f minutes", total, cfg.minutes)
-        if step < total and budget.exhausted(elapsed):
-            log.info("foundation: time budget used, stopping at step %d of %d", step, total)
-            break
+        if capped:  # lay the cosine schedule out over the steps that fit in the time budget
+            elapsed = time.time() - start
+            planned = budget.update(step, elapsed)
+            if planned != total:
+                total = planned
+                bar.total = total
+                bar.refresh()
+                log.debug("foundation: %d steps fit in %.1f minutes", total, cfg.minutes)
+            if step < total and budget.exhausted(elapsed):
+                log.info("foundation: time budget used, stopping at step %d of %d", step, total)
+                break
     bar.close()
     clip.eval()
 
@@ -253,6 +267,9 @@ def train_clip(
 
     return {
         "steps": step,
+        "planned_steps": cfg.steps,
+        # with a wall-clock cap the steps, and so the weights, depend on the machine
+        "reproducible": not capped,
         "seconds": round(time.time() - start, 1),
         "first_loss": float(np.mean(losses[:20])) if losses else None,
         "final_loss": tail(losses, 50),

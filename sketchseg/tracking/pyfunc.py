@@ -119,6 +119,13 @@ class SketchsegPyfunc(mlflow.pyfunc.PythonModel):
     def __init__(self) -> None:
         self._segmenter = None
 
+    @property
+    def segmenter(self):
+        """The loaded :class:`~sketchseg.model.segmenter.Segmenter` (after ``load_context``)."""
+        if self._segmenter is None:
+            raise RuntimeError("the model's context is not loaded yet (mlflow.pyfunc.load_model loads it)")
+        return self._segmenter
+
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         from sketchseg.model.segmenter import Segmenter
 

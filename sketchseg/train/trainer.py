@@ -189,6 +189,42 @@ def check_resumable(state: dict[str, Any], cfg: Config, foundation_sha: str | No
         raise CheckpointError(f"{where}: cannot resume, the foundation model differs from the checkpoint's; {fix}")
 
 
+def read_resume_state(path: Path) -> dict[str, Any] | None:
+    """The checkpoint ``path`` a resumed run continues from (None when there is none), read by global rank 0 and sent
+    to every other rank: on several nodes only rank 0's disk holds it."""
+    state = None
+    if dist_utils.is_main_process() and path.is_file():
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    return dist_utils.broadcast_object(state)
+
+
+def keep_steps_until(steps_log: Path, step: int) -> None:
+    """Drop the rows after optimiser step ``step`` from ``steps.jsonl``: those of an epoch that was logged but not
+    checkpointed before an interruption, which the resumed run logs again."""
+    if not steps_log.is_file():
+        return
+    rows = [line for line in steps_log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    kept = [line for line in rows if json.loads(line)["step"] <= step]
+    if len(kept) < len(rows):
+        with atomic_file(steps_log) as fh:
+            fh.write("".join(line + "\n" for line in kept))
+
+
+def warm_category_cache(model: SketchSegModel, shards: Path) -> None:
+    """Embed every category of the training and validation shards once, one category at a time. A matrix product's
+    last bits depend on how many rows it has, so embedding categories in whatever batch first asks for them would make
+    a resumed run (its cache empty) differ from an uninterrupted one; embedded alone, a category has the same
+    embedding in both. The text tower is frozen, so the cache stays valid all along."""
+    from sketchseg.data.shards import make_dataset
+
+    names: set[str] = set()
+    for split in ("train", "val"):
+        for sample in make_dataset(shards, split, shuffle=False, seed=0, decode=False):
+            names.update(sample["categories"])
+    for name in sorted(names):
+        model.encode_categories([name])
+
+
 def count_train_samples(shards: Path) -> int:
     from sketchseg.data.shards import read_index
 
@@ -205,10 +241,9 @@ def train(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run (or resume) a training; called in every process (torchrun) or in a single one. Returns the summary."""
-    from tqdm import tqdm
-
     from sketchseg.data.shards import make_loader
     from sketchseg.eval.evaluate import evaluate_model, samples_from_shards
+    from sketchseg.progress import progress as progress_bar
 
     tc = cfg.train
     out = Path(out or tc.out)
@@ -265,8 +300,8 @@ def train(
     history: list[dict[str, Any]] = []
     start_epoch, global_step, best = 0, 0, -1.0
     last_ckpt = ckpt_dir / "last.pt"
-    if resume and last_ckpt.is_file():
-        state = torch.load(last_ckpt, map_location=ctx.device, weights_only=False)
+    state = read_resume_state(last_ckpt) if resume else None
+    if state is not None:
         check_resumable(state, cfg, foundation_sha, last_ckpt)
         missing = set(params) - set(state["trainable"])
         if missing:
@@ -280,7 +315,9 @@ def train(
         start_epoch, global_step = state["epoch"] + 1, state["step"]
         history, best = state["history"], state["best"]
         if ctx.is_main:
-            log.info("resumed from %s at epoch %d (step %d)", last_ckpt, start_epoch, global_step)
+            log.info("resumed from %s: %d of %d epochs done, continuing with epoch %d (step %d)",
+                     last_ckpt, start_epoch, tc.epochs, start_epoch + 1, global_step)  # fmt: skip
+            keep_steps_until(out / "steps.jsonl", global_step)
     elif ctx.is_main:  # a fresh start: outputs of an earlier run must not mix with this one's
         if resume:
             log.warning("--resume: no checkpoint at %s; training starts from epoch 1", last_ckpt)
@@ -288,6 +325,7 @@ def train(
             shutil.rmtree(out / sub, ignore_errors=True)
         (out / "steps.jsonl").unlink(missing_ok=True)
 
+    warm_category_cache(model, shards)
     val_samples = None
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
@@ -324,7 +362,8 @@ def train(
             stack=("input",),
             drop_last=True,
         )
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{tc.epochs}", disable=not (progress and ctx.is_main))
+        bar = progress_bar(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{tc.epochs}", unit="step",
+                           enabled=progress and ctx.is_main)
         losses: list[float] = []
         lines: list[str] = []
         optimizer.zero_grad(set_to_none=True)
@@ -366,8 +405,8 @@ def train(
             "step": global_step,
             "train_loss": float(np.mean(losses)) if losses else None,
             "tau": float(model.threshold.tau().detach()),
-            "seconds": round(time.time() - t0, 2),
         }
+        seconds = time.time() - t0  # logged only: the outputs hold nothing that depends on the machine
         if ctx.is_main:
             result = evaluate_model(model, val_samples, sweep=False)
             s = result.summary
@@ -396,12 +435,13 @@ def train(
             _save_atomic(state, last_ckpt)
             _write_json(out / "history.json", history)
             log.info(
-                "epoch %d: loss %.4f, tau %.3f, val mIoU %.4f%s",
+                "epoch %d: loss %.4f, tau %.3f, val mIoU %.4f%s (%.1f s)",
                 epoch + 1,
                 record["train_loss"] or float("nan"),
                 record["tau"],
                 s["miou"],
                 " (best)" if improved else "",
+                seconds,
             )
         dist_utils.barrier()
     summary: dict[str, Any] = {}

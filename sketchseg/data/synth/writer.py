@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from sketchseg.data.splits import paper_split
 from sketchseg.data.strokes import CANVAS, RASTER
@@ -35,6 +34,7 @@ from sketchseg.data.synth.shapes import CATEGORY_NAMES, DEFAULT_UNSEEN
 from sketchseg.data.synth.style import make_rng
 from sketchseg.errors import ConfigError
 from sketchseg.io_utils import atomic_dir
+from sketchseg.progress import progress as progress_bar
 
 FORMAT_VERSION = 1
 _FORCE_TAG = 5
@@ -96,8 +96,7 @@ def _run_jobs(
     jobs: list[_Job], workers: int, desc: str, progress: bool
 ) -> Iterator[tuple[str, str, tuple[str, ...], str]]:
     """Results of ``jobs`` in job order, computed in ``workers`` processes."""
-    bar = tqdm(total=len(jobs), desc=desc, unit="sketch", disable=not progress or not sys.stderr.isatty(),
-               file=sys.stderr)
+    bar = progress_bar(total=len(jobs), desc=desc, unit="sketch", enabled=progress)
     try:
         if workers <= 1:
             for job in jobs:

@@ -1,0 +1,13 @@
+"""`sketchseg serve`: a REST API and a drawing page around one model.
+
+- :mod:`sketchseg.serve.app`: :func:`~sketchseg.serve.app.create_app`, the FastAPI application (limits, errors);
+- :mod:`sketchseg.serve.routes`: the endpoints; :mod:`sketchseg.serve.schemas`: their bodies (pydantic);
+- :mod:`sketchseg.serve.service`: the work behind them; :mod:`sketchseg.serve.batching`: concurrent requests
+  batched into one model call in a worker thread;
+- :mod:`sketchseg.serve.inputs`: the wire formats (base64 image, strokes, stroke-3, SVG) -> sketch objects, shared
+  with the MLflow pyfunc model;
+- :mod:`sketchseg.serve.weights`: which weights are served; :mod:`sketchseg.serve.examples`: example sketches;
+- ``static/``: the drawing page (plain HTML + JavaScript).
+
+Importing this package imports neither FastAPI nor the model.
+"""

@@ -1,0 +1,190 @@
+"""Request and response bodies of the REST API (their descriptions make the OpenAPI document at ``/docs``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sketchseg.serve.inputs import INPUT_KINDS, given_kinds
+
+MAX_CATEGORIES = 32  # categories per request (label values must also fit the 8-bit label PNG)
+MAX_CATEGORY_CHARS = 100
+MAX_CAPTION_CHARS = 2_000
+
+Point = tuple[float, float]
+
+
+class SegmentBody(BaseModel):
+    """One sketch (exactly one of ``image``, ``strokes``, ``stroke3``, ``svg``) and its vocabulary (exactly one of
+    ``categories`` and ``caption``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"strokes": [[[10, 10], [60, 60]], [[60, 10], [10, 60]]], "width": 64, "height": 64,
+                 "categories": ["tree", "house"]},
+                {"image": "iVBORw0KGgo...", "caption": "a giraffe eating leaves from a tree", "threshold": 0.7},
+            ]
+        },
+    )  # fmt: skip
+
+    image: str | None = Field(
+        None, description="A PNG or JPEG file, base64-encoded (a data:image/...;base64, prefix is accepted)."
+    )
+    strokes: list[list[Point]] | None = Field(
+        None,
+        description="Strokes in drawing order, each a list of absolute [x, y] points (y down), as a canvas gives "
+        "them. A one-point stroke is a dot.",
+    )
+    stroke3: list[tuple[float, float, float]] | None = Field(
+        None,
+        description="Stroke-3 rows [dx, dy, pen] (QuickDraw / sketch-rnn): the first point absolute, then offsets; "
+        "pen = 1 ends a stroke.",
+    )
+    svg: str | None = Field(None, description="An SVG document; its path, polyline and line elements are strokes.")
+    width: float | None = Field(None, gt=0, description="With strokes or stroke3: the canvas width the points use.")
+    height: float | None = Field(None, gt=0, description="With strokes or stroke3: the canvas height the points use.")
+    categories: list[str] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_CATEGORIES,
+        description=f"Category names (at most {MAX_CATEGORIES}, each at most {MAX_CATEGORY_CHARS} characters); "
+        "trimmed, case-insensitive duplicates dropped.",
+    )
+    caption: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_CAPTION_CHARS,
+        description="A caption; the categories are its object nouns, in caption order.",
+    )
+    threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Also isolate each category's strokes: stroke pixels whose min-max normalised similarity "
+        "exceeds it.",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SegmentBody:
+        kinds = given_kinds(image=self.image, strokes=self.strokes, stroke3=self.stroke3, svg=self.svg)
+        if len(kinds) != 1:
+            got = f"got {' and '.join(kinds)}" if kinds else "got none"
+            raise ValueError(f"give exactly one of {', '.join(INPUT_KINDS)} ({got})")
+        if (self.categories is None) == (self.caption is None):
+            got = "got both" if self.categories is not None else "got neither"
+            raise ValueError(f"give exactly one of categories and caption ({got})")
+        long = [c[:20] for c in self.categories or () if len(c) > MAX_CATEGORY_CHARS]
+        if long:
+            raise ValueError(f"category names are limited to {MAX_CATEGORY_CHARS} characters ({long[0]!r}...)")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return given_kinds(image=self.image, strokes=self.strokes, stroke3=self.stroke3, svg=self.svg)[0]
+
+
+class StrokeLabel(BaseModel):
+    """The label of one input stroke: the majority category of its pixels."""
+
+    label: str | None = Field(
+        description="Category name; null when the stroke has no pixel on the canvas or most of its pixels got none."
+    )
+    index: int = Field(description="1-based index into categories (its value in labels_png); 0 for none.")
+    confidence: float = Field(description="Share of the stroke's pixels that voted for the label (ties: lower index).")
+    pixels: int = Field(description="The stroke's pixels in the rasterised sketch.")
+
+
+class LegendItem(BaseModel):
+    """One legend line of the result: a colour and what it means."""
+
+    text: str = Field(description="Category, share of stroke pixels (and strokes for vector input).")
+    colour: str = Field(description="#rrggbb")
+
+
+class Isolated(BaseModel):
+    """The strokes a threshold isolates for one category."""
+
+    stroke_share: float = Field(description="Fraction of the sketch's stroke pixels isolated for this category.")
+    mask_png: str = Field(description="Base64 8-bit PNG the size of the sketch: isolated strokes black (0) on white.")
+
+
+class SegmentResponse(BaseModel):
+    """The segmentation of one sketch."""
+
+    categories: list[str] = Field(description="The cleaned category list; labels_png value k is categories[k-1].")
+    width: int = Field(description="Width of labels_png (the image's, or the rasterised strokes').")
+    height: int = Field(description="Height of labels_png.")
+    labels_png: str = Field(
+        description="Base64 8-bit palette PNG whose pixel values are 0 on background, k on stroke pixels of the k-th "
+        "category (255: a stroke pixel left without one); its palette shows the categories' colours."
+    )
+    shares: dict[str, float] = Field(description="Category -> fraction of the sketch's stroke pixels labelled with it.")
+    stroke_labels: list[StrokeLabel] | None = Field(
+        None, description="Vector input: one label per input stroke, in input order; null for images."
+    )
+    colours: list[str] = Field(description="#rrggbb colour of each category (as in labels_png's palette).")
+    unlabelled_colour: str = Field(description="#rrggbb colour of strokes left without a category.")
+    legend: list[LegendItem] = Field(description="Legend lines: each category's share, then any unlabelled share.")
+    strokes_svg: str | None = Field(
+        None, description="Vector input: the strokes as an SVG document, each coloured by its label."
+    )
+    isolated: dict[str, Isolated] | None = Field(
+        None, description="With a threshold: each category's isolated strokes."
+    )
+    threshold: float | None = Field(None, description="The threshold applied, if any.")
+    input: str = Field(description="Which input was segmented: image, strokes, stroke3 or svg.")
+    weights: str = Field(description="The weights that produced this answer.")
+    notes: list[str] = Field(description="Anything worth knowing: duplicates dropped, an inverted image, ...")
+
+
+class Health(BaseModel):
+    """Liveness, answered even while the model works."""
+
+    status: str = Field(description="ok")
+    weights: str
+    in_flight: int = Field(description="Segment requests accepted and not answered yet.")
+
+
+class Limits(BaseModel):
+    """What one request may hold; over a limit the answer is 413 (body, pixels, strokes, points) or 422."""
+
+    max_body_bytes: int
+    max_pixels: int
+    max_strokes: int
+    max_points: int
+    max_categories: int = MAX_CATEGORIES
+
+
+class BatchInfo(BaseModel):
+    """How concurrent requests were batched so far."""
+
+    max_batch: int = Field(description="Most sketches per model call.")
+    window_ms: float = Field(description="How long the first request of a batch waits for others.")
+    batches: int = Field(description="Model calls so far.")
+    items: int = Field(description="Sketches segmented so far.")
+    recent: list[int] = Field(description="Sizes of the latest batches, newest last.")
+    pending: int = Field(description="Sketches queued or being segmented now.")
+
+
+class ModelCard(BaseModel):
+    """The model being served."""
+
+    weights: str = Field(description="Where the weights come from.")
+    image_size: list[int] = Field(description="The model's input size [H, W]; sketches are padded and resized to it.")
+    recipe: str
+    cached_categories: list[str] = Field(description="Categories whose text embeddings are cached.")
+    limits: Limits
+    batching: BatchInfo
+
+
+class Example(BaseModel):
+    """A generated scene sketch to load on the drawing page."""
+
+    name: str
+    caption: str
+    categories: list[str] = Field(description="Its categories in order of first stroke.")
+    width: int
+    height: int
+    strokes: list[list[Point]]
+    stroke_categories: list[str] = Field(description="The generator's category of each stroke (ground truth).")
