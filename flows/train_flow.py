@@ -7,8 +7,8 @@ stage ``train`` does) or as the served deployment ``train-flow/default`` (``pyth
 
 Outputs: ``train.out`` (the training folder), ``eval.out`` (the report of :func:`sketchseg.eval.report.run_report`
 plus ``caption_stats.json``, ``train_history.json`` and ``tau_steps.json``), an MLflow run, a version of the model
-``sketchseg`` (alias ``champion`` when its test mIoU beats the current champion's) and a Markdown artifact
-``train-summary`` on the flow run.
+``sketchseg`` (alias ``champion`` when its test mIoU beats the current champion's on the same test sketches, see
+:mod:`sketchseg.tracking.registry`) and a Markdown artifact ``train-summary`` on the flow run.
 """
 
 from __future__ import annotations
@@ -128,9 +128,16 @@ def log_run(cfg: Config, train_out: str, eval_out: str, experiment: str, tags: d
 
 
 @task(name="register-model", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=3)
-def register_version(checkpoint: str, run_id: str, test_miou: float | None, uri: str | None) -> registry.Registration:
-    """Register the chosen checkpoint as a version of ``sketchseg``; ``champion`` moves if it is better."""
-    return registry.register_checkpoint(checkpoint, run_id=run_id, test_miou=test_miou, uri=uri)
+def register_version(
+    checkpoint: str, run_id: str, test_miou: float | None, test_set: dict[str, Any] | None, uri: str | None
+) -> registry.Registration:
+    """Register the chosen checkpoint as a version of ``sketchseg``, with what its test mIoU was measured on;
+    ``champion`` moves if it is better on the same test."""
+    reg = registry.register_checkpoint(checkpoint, run_id=run_id, test_miou=test_miou, test_set=test_set, uri=uri)
+    alias = f"@{registry.CHAMPION}"
+    holder = f"it is now {alias}" if reg.champion else f"{alias} stays with version {reg.previous_champion}"
+    get_run_logger().info("model %s version %s: %s (%s)", reg.name, reg.version, holder, reg.reason)
+    return reg
 
 
 def summary_markdown(
@@ -163,7 +170,7 @@ def summary_markdown(
             if registration.champion
             else f"`@{registry.CHAMPION}` stays with version {registration.previous_champion} "
             f"(test mIoU {registration.previous_miou})"
-        )
+        ) + (f": {registration.reason}" if registration.reason else "")
         lines.append(
             f"- registered: `{registration.name}` version {registration.version} "
             f"(test mIoU {registration.test_miou}); {holder}"
@@ -214,7 +221,10 @@ def train_flow(
     }
     run_id = log_run(cfg, train_out, eval_out, experiment, tags, tracking_uri)
     test_miou = figures["test"]["optimal"].get("miou")
-    registration = register_version(selection["checkpoint"], run_id, test_miou, tracking_uri) if register else None
+    test_set = report["evaluated_on"]["test"]
+    registration = (
+        register_version(selection["checkpoint"], run_id, test_miou, test_set, tracking_uri) if register else None
+    )
     create_markdown_artifact(
         markdown=summary_markdown(figures, selection, run_id, registration),
         key=SUMMARY_KEY,
@@ -227,4 +237,5 @@ def train_flow(
         "run_id": run_id,
         "model_version": registration.version if registration else None,
         "champion": registration.champion if registration else None,
+        "champion_reason": registration.reason if registration else None,
     }

@@ -52,7 +52,8 @@ def check_outputs(tmp_path: Path, data: dict) -> dict:
     stats = json.loads((ev / "caption_stats.json").read_text())
     assert stats["sketches"] == json.loads((data["shards"] / "train.json").read_text())["num_samples"]
     metrics = json.loads((ev / "metrics.json").read_text())
-    figures = json.loads((ev / "report.json").read_text())["figures"]
+    report = json.loads((ev / "report.json").read_text())
+    figures = report["figures"]
     models = {"clip", "clip_surgery", "optimal", "last"}
     # metrics.json: τ and the figures compared across experiments, taken from the report; the rest stays there
     assert set(metrics) == {"tau", "val", "test"} and metrics["tau"] == figures["tau"]
@@ -63,7 +64,7 @@ def check_outputs(tmp_path: Path, data: dict) -> dict:
             assert {"mean_acc", "fwiou"} <= set(figures[split][name])
     assert set(figures["grounding"]) == {"clip_surgery", "optimal", "last"}
     assert 0.0 <= metrics["test"]["optimal"]["miou"] <= 1.0
-    return {"metrics": metrics, "history": history, "steps": steps}
+    return {"metrics": metrics, "history": history, "steps": steps, "evaluated_on": report["evaluated_on"]}
 
 
 def check_tracking(uri: str, outputs: dict) -> str:
@@ -79,6 +80,10 @@ def check_tracking(uri: str, outputs: dict) -> str:
     champion = client.get_model_version_by_alias("sketchseg", "champion")
     assert str(champion.version) == "1" and champion.run_id == run.info.run_id
     assert float(champion.tags["test_miou"]) == outputs["metrics"]["test"]["optimal"]["miou"]
+    test_set = outputs["evaluated_on"]["test"]  # what the report measured the figure on travels with the version
+    assert champion.tags["test_fingerprint"] == test_set["fingerprint"] and len(test_set["fingerprint"]) == 64
+    assert (champion.tags["test_sketches"], champion.tags["test_max_sketches"]) == ("4", "4")
+    assert run.data.tags["sketchseg.evaluated_on.test.fingerprint"] == test_set["fingerprint"]
     return run.info.run_id
 
 
@@ -97,13 +102,15 @@ SELECTION = {
 
 
 def test_summary_names_table_tau_checkpoint_run_and_version() -> None:
-    reg = Registration("sketchseg", "4", 0.25, False, "2", 0.31, "models:/sketchseg/4")
+    reason = "not comparable: this version's test mIoU was measured on 10 of 300 test sketches (...)"
+    reg = Registration("sketchseg", "4", 0.25, False, "2", 0.31, "models:/sketchseg/4", reason)
     text = summary_markdown(METRICS, SELECTION, "abc123", reg)
     assert "| optimal | 30.00 | 50.00 | 60.00 | 25.00 | 45.00 | 50.00 |" in text
     assert "τ (calibrated on validation): 0.62" in text
     assert "optimal = epoch 2 (val mIoU 30.00); last = epoch 3 (val mIoU 28.00)" in text
     assert "`data/train/models/optimal.pt`" in text and "MLflow run: `abc123`" in text
-    assert "`sketchseg` version 4 (test mIoU 0.25); `@champion` stays with version 2 (test mIoU 0.31)" in text
+    stays = "`sketchseg` version 4 (test mIoU 0.25); `@champion` stays with version 2 (test mIoU 0.31)"
+    assert f"{stays}: {reason}" in text
     moved = Registration("sketchseg", "5", 0.4, True, "2", 0.31, "models:/sketchseg/5")
     assert "`@champion` moved to it" in summary_markdown(METRICS, SELECTION, "r", moved)
     assert "not registered" in summary_markdown(METRICS, SELECTION, "r", None)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from sketchseg.eval.report import compared_metrics, format_table
+import dataclasses
+
+from sketchseg.data.shards import read_index
+from sketchseg.eval.evaluate import samples_from_shards
+from sketchseg.eval.report import compared_metrics, evaluated_on, format_table, sample_fingerprint
 
 FIGURES = {
     "tau": 0.62,
@@ -45,3 +49,24 @@ def test_table_reads_the_report_figures() -> None:
         "unseen categories mIoU 10.00, Acc@P 20.00, MeanAcc 15.00"
     ) in table
     assert "| optimal | 50.0 | 50.0 | 50.0 | 50.0 |" in table
+
+
+def test_evaluated_on_tells_the_same_test_from_another(tiny_data: dict) -> None:
+    shards = tiny_data["shards"]
+    total = read_index(shards, "test")["num_samples"]
+    every, few = samples_from_shards(shards, "test"), samples_from_shards(shards, "test", 3)
+    assert len(every) == total > 3
+    full = evaluated_on(every, split_sketches=total, max_sketches=0)
+    assert full == evaluated_on(samples_from_shards(shards, "test"), split_sketches=total, max_sketches=0)
+    assert (full["sketches"], full["split_sketches"], full["max_sketches"]) == (total, total, 0)
+    quick = evaluated_on(few, split_sketches=total, max_sketches=3)
+    assert quick["sketches"] == 3 and quick["fingerprint"] != full["fingerprint"]
+    assert sample_fingerprint(every[:3]) == quick["fingerprint"]
+    # the order, a sketch's id and a stroke's label are all part of what was measured
+    assert sample_fingerprint(every[::-1]) != full["fingerprint"]
+    renamed = [dataclasses.replace(every[0], id="other"), *every[1:]]
+    assert sample_fingerprint(renamed) != full["fingerprint"]
+    first = every[0]
+    labels = [len(first.vocabulary), *first.stroke_labels[1:]]  # the first stroke labelled with a new category
+    relabelled = dataclasses.replace(first, stroke_labels=labels, vocabulary=[*first.vocabulary, "extra"])
+    assert sample_fingerprint([relabelled, *every[1:]]) != full["fingerprint"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import urllib.request
@@ -11,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from sketchseg.config import config_from_dict, flatten
+from sketchseg.errors import InputError
 from sketchseg.io_utils import file_sha256
 from sketchseg.model.checkpoint import save_checkpoint
 from sketchseg.model.config import BackboneConfig, ModelConfig
@@ -28,15 +31,53 @@ def sqlite_uri(folder: Path) -> str:
     return f"sqlite:///{folder / 'mlflow.db'}"
 
 
+SEEDS = {"a": 1, "b": 2, "c": 3}
+CASES = {"sketch_1": ["giraffe", "zebra", "grass"], "sketch_2": ["kite", "tree", "person"]}  # what the tests ask
+
+
+def distinct_model(seed: int) -> SketchSegModel:
+    """An untrained sketchseg-test model whose prompts and visual LayerNorms are redrawn from ``seed`` (prompts
+    N(0, 1), LayerNorm weights N(1, 2^2), biases 0). As initialised, untrained models label nearly every stroke of a
+    sketch with one category, so that two of them often give the same label map."""
+    model = SketchSegModel(ModelConfig(backbone=BackboneConfig(name="sketchseg-test", seed=seed)))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        model.encoder.prompts.tokens.normal_(0.0, 1.0, generator=generator)
+        for module in model.clip.visual.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.weight.copy_(1.0 + 2.0 * torch.randn(module.weight.shape, generator=generator))
+                module.bias.zero_()
+    return model
+
+
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Three different untrained sketchseg-test models (different initialisation seeds) saved as checkpoints."""
+    """Three different untrained sketchseg-test models (:func:`distinct_model`) saved as checkpoints."""
     folder = tmp_path_factory.mktemp("ckpts")
-    out = {}
-    for name, seed in (("a", 1), ("b", 2), ("c", 3)):
-        model = SketchSegModel(ModelConfig(backbone=BackboneConfig(name="sketchseg-test", seed=seed)))
-        out[name] = save_checkpoint(model, folder / f"{name}.pt", meta={"seed": seed})
-    return out
+    return {
+        name: save_checkpoint(distinct_model(seed), folder / f"{name}.pt", meta={"seed": seed})
+        for name, seed in SEEDS.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def label_maps(checkpoints: dict[str, Path], fixtures_dir: Path) -> dict[tuple[str, str], np.ndarray]:
+    """{(checkpoint, sketch): label map} of every checkpoint on the cases the tests ask, checked to tell the
+    checkpoints apart: on each sketch the three maps differ pairwise, so a served map equal to one checkpoint's is
+    that checkpoint's."""
+    maps = {}
+    for name, path in checkpoints.items():
+        segmenter = Segmenter.from_checkpoint(path)
+        for sketch, categories in CASES.items():
+            maps[name, sketch] = segmenter.segment(fixtures_dir / f"{sketch}.png", categories=categories).labels
+    for sketch in CASES:
+        for one, other in itertools.combinations(SEEDS, 2):
+            assert not np.array_equal(maps[one, sketch], maps[other, sketch]), (sketch, one, other)
+    return maps
+
+
+FULL_TEST = {"fingerprint": "f" * 64, "sketches": 300, "split_sketches": 300, "max_sketches": 0}
+TEN_SKETCHES = {"fingerprint": "e" * 64, "sketches": 10, "split_sketches": 300, "max_sketches": 10}
 
 
 def finished_run(uri: str, experiment: str = "test") -> str:
@@ -134,29 +175,53 @@ def test_log_training_run_records_params_metrics_and_artifacts(tmp_path: Path) -
 # ---------------------------------------------------------------------------------------------------- registry
 
 
-def test_registry_round_trip_and_champion_alias(tmp_path: Path, checkpoints: dict, fixtures_dir: Path) -> None:
+def test_registry_round_trip_and_champion_alias(
+    tmp_path: Path, checkpoints: dict, label_maps: dict, fixtures_dir: Path
+) -> None:
+    """Issue 15's scenario: v1 measured on the whole test split is champion; v2, with a higher test mIoU on 10
+    sketches, is registered without the alias and says why; v3, better on the same test as v1, takes it."""
     import mlflow
 
     uri = sqlite_uri(tmp_path)
     client = store.client_for(uri)
     fluent_uri = mlflow.get_tracking_uri()
-    t0 = time.perf_counter()
-    first = registry.register_checkpoint(checkpoints["a"], run_id=finished_run(uri), test_miou=0.30, uri=uri)
-    seconds = time.perf_counter() - t0
+    first = registry.register_checkpoint(
+        checkpoints["a"], run_id=finished_run(uri), test_miou=0.409, test_set=FULL_TEST, uri=uri
+    )
     assert (first.version, first.champion, first.previous_champion) == ("1", True, None)
-    assert seconds < 20  # explicit pip_requirements: no dependency inference
+    assert first.reason == "no version held the alias"
     assert mlflow.get_tracking_uri() == fluent_uri  # the store was used for the call only
+    with store.fluent_store(uri):
+        model_dir = Path(mlflow.artifacts.download_artifacts(first.model_uri, dst_path=str(tmp_path / "v1")))
+    requirements = (model_dir / "requirements.txt").read_text().split()
+    assert requirements == pyfunc.pip_requirements()  # explicit, not inferred
 
-    worse_run = finished_run(uri)
-    worse = registry.register_checkpoint(checkpoints["b"], run_id=worse_run, test_miou=0.20, uri=uri)
-    assert (worse.version, worse.champion, worse.previous_champion, worse.previous_miou) == ("2", False, "1", 0.30)
+    quick_run = finished_run(uri)
+    quick = registry.register_checkpoint(
+        checkpoints["b"], run_id=quick_run, test_miou=0.479, test_set=TEN_SKETCHES, uri=uri
+    )
+    assert (quick.version, quick.champion, quick.previous_champion, quick.previous_miou) == ("2", False, "1", 0.409)
+    assert quick.reason == (
+        "not comparable: this version's test mIoU was measured on 10 of 300 test sketches (fingerprint eeeeeeeeeeee), "
+        "version 1's on 300 of 300 test sketches (fingerprint ffffffffffff)"
+    )
     assert str(client.get_model_version_by_alias("sketchseg", "champion").version) == "1"
-    again = registry.register_checkpoint(checkpoints["b"], run_id=worse_run, test_miou=0.20, uri=uri)
-    assert again.version == "2"  # a retried registration reuses its version
+    tags = client.get_model_version("sketchseg", "2").tags
+    assert tags["test_fingerprint"] == "e" * 64 and (tags["test_sketches"], tags["test_max_sketches"]) == ("10", "10")
+    assert tags["test_split_sketches"] == "300" and tags["champion_decision"] == quick.reason
+    again = registry.register_checkpoint(
+        checkpoints["b"], run_id=quick_run, test_miou=0.479, test_set=TEN_SKETCHES, uri=uri
+    )
+    assert (again.version, again.champion) == ("2", False)  # a retried registration reuses its version
     assert len(client.search_model_versions("name='sketchseg'")) == 2
 
-    better = registry.register_checkpoint(checkpoints["c"], run_id=finished_run(uri), test_miou=0.45, uri=uri)
+    better = registry.register_checkpoint(
+        checkpoints["c"], run_id=finished_run(uri), test_miou=0.45, test_set=FULL_TEST, uri=uri
+    )
     assert (better.version, better.champion, better.previous_champion) == ("3", True, "1")
+    assert better.reason == (
+        "test mIoU 0.4500 beats version 1's 0.4090 on the same 300 of 300 test sketches (fingerprint ffffffffffff)"
+    )
     version = client.get_model_version_by_alias("sketchseg", "champion")
     assert str(version.version) == "3" and float(version.tags["test_miou"]) == 0.45
     assert version.tags["checkpoint_sha256"] == file_sha256(checkpoints["c"])
@@ -172,13 +237,70 @@ def test_registry_round_trip_and_champion_alias(tmp_path: Path, checkpoints: dic
     assert np.array_equal(labels >= 0, strokes)  # labels exactly on stroke pixels, -1 elsewhere
     assert list(out["categories"][0]) == ["giraffe", "zebra", "grass"]
     assert sum(out["shares"][0].values()) == pytest.approx(1.0)
-    expected = Segmenter.from_checkpoint(checkpoints["c"]).segment(path, categories=["giraffe", "zebra", "grass"])
-    assert np.array_equal(labels, expected.labels)  # the champion is checkpoint c, served unchanged
+    assert np.array_equal(labels, label_maps["c", "sketch_1"])  # the champion is checkpoint c, served unchanged
     one = pyfunc.decode_labels(out["labels"][1])
     assert set(np.unique(one)) == {-1, 0} and out["shares"][1] == {"cloud": 1.0}
 
-    with pytest.raises(Exception, match="row 0: 'image' is not a base64"):
+    with pytest.raises(InputError, match="row 0: 'image' is not a base64"):
         model.predict(pd.DataFrame({"image": ["not base64!"], "categories": ["tree"]}))
+
+
+def test_champion_decision_compares_like_with_like() -> None:
+    full = {"test_miou": "0.409", **registry.measured_on_tags(FULL_TEST)}
+    assert registry.champion_decision({"test_miou": "0.1"}, None, None) == (True, "no version held the alias")
+    same_better = {**full, "test_miou": "0.41"}
+    assert registry.champion_decision(same_better, full, "1")[0] is True
+    assert registry.champion_decision({**full, "test_miou": "0.409"}, full, "1") == (
+        False,
+        "test mIoU 0.4090 does not beat version 1's 0.4090 on the same 300 of 300 test sketches "
+        "(fingerprint ffffffffffff)",
+    )  # strictly higher, or the alias stays
+    quick = {"test_miou": "0.479", **registry.measured_on_tags(TEN_SKETCHES)}
+    assert registry.champion_decision(quick, full, "1")[0] is False
+    assert registry.champion_decision(full, quick, "1")[0] is False  # a smaller test is no test of the full one
+    moves, reason = registry.champion_decision(same_better, {"test_miou": "0.2"}, "4")  # registered before tags
+    assert not moves and reason.startswith("not comparable: version 4 does not record what its test mIoU was")
+    assert registry.champion_decision({"test_miou": "0.9"}, full, "1") == (
+        False,
+        "not comparable: this version does not record what its test mIoU was measured on",
+    )
+    no_miou = {k: v for k, v in full.items() if k != "test_miou"}
+    assert registry.champion_decision(no_miou, full, "1") == (False, "not comparable: this version has no test mIoU")
+
+
+def test_alias_follows_the_rule_on_versions_in_a_store(tmp_path: Path) -> None:
+    """promote_if_better reads the versions' tags from a real store: a champion registered before versions carried
+    a fingerprint keeps the alias until it is moved by hand; then only a better figure on the same test moves it."""
+    uri = sqlite_uri(tmp_path)
+    client = store.client_for(uri)
+    client.create_registered_model("sketchseg")
+    full = registry.measured_on_tags(FULL_TEST)
+    for miou, tags in ((0.3, {}), (0.5, full), (0.4, full), (0.6, full)):
+        client.create_model_version("sketchseg", str(tmp_path), tags={"test_miou": repr(miou), **tags})
+    assert registry.promote_if_better(client, "sketchseg", "1") == (True, None, "no version held the alias")
+    moves, previous, reason = registry.promote_if_better(client, "sketchseg", "2")
+    assert (moves, previous) == (False, "1") and "registered before versions carried a test fingerprint" in reason
+    client.set_registered_model_alias("sketchseg", "champion", "2")  # by hand, as the module docstring says
+    assert registry.promote_if_better(client, "sketchseg", "3")[:2] == (False, "2")
+    assert registry.promote_if_better(client, "sketchseg", "4")[:2] == (True, "2")
+    assert str(registry.champion_version(client).version) == "4"
+
+
+# A version registered before the pyfunc model had its own module: its python_model.pkl, as MLflow wrote it.
+LEGACY_PYTHON_MODEL = (
+    "gAWVsQAAAAAAAACMEnNrZXRjaHNlZy50cmFja2luZ5SMD1NrZXRjaHNlZ1B5ZnVuY5STlCmBlH2UKIwKX3NlZ21lbnRlcpROjBNfcHJlZGlj"
+    "dF90eXBlX2hpbnRzlIwXbWxmbG93Lm1vZGVscy5zaWduYXR1cmWUjApfVHlwZUhpbnRzlJOUKYGUfZQojAVpbnB1dJSMBnBhbmRhc5SMCURh"
+    "dGFGcmFtZZSTlIwGb3V0cHV0lGgPdWJ1Yi4="
+)
+
+
+def test_versions_pickled_before_the_split_still_load() -> None:
+    import base64
+
+    import cloudpickle
+
+    model = cloudpickle.loads(base64.b64decode(LEGACY_PYTHON_MODEL))  # names sketchseg.tracking.SketchsegPyfunc
+    assert type(model) is pyfunc.SketchsegPyfunc
 
 
 # A Python process in which the installed (editable) sketchseg is hidden: only the model's bundled copy can serve it.
@@ -200,7 +322,9 @@ print(json.dumps({{"labels": out["labels"][0], "from": sketchseg.__file__}}))
 """
 
 
-def test_registered_model_carries_sketchseg_code(tmp_path: Path, checkpoints: dict, fixtures_dir: Path) -> None:
+def test_registered_model_carries_sketchseg_code(
+    tmp_path: Path, checkpoints: dict, label_maps: dict, fixtures_dir: Path
+) -> None:
     import subprocess
     import sys
 
@@ -223,19 +347,20 @@ def test_registered_model_carries_sketchseg_code(tmp_path: Path, checkpoints: di
     assert res.returncode == 0, res.stderr[-3000:] + res.stdout[-500:]
     answer = json.loads(res.stdout.strip().splitlines()[-1])
     assert answer["from"].startswith(str(Path(model_dir).resolve())) or "/code/sketchseg/" in answer["from"]
-    expected = Segmenter.from_checkpoint(checkpoints["a"]).segment(path, categories=["kite", "tree", "person"])
-    assert np.array_equal(pyfunc.decode_labels(answer["labels"]), expected.labels)
+    assert np.array_equal(pyfunc.decode_labels(answer["labels"]), label_maps["a", "sketch_2"])
 
 
 def test_labels_encoding_round_trip() -> None:
     labels = np.array([[-1, 0, 1], [2, -1, 254]], dtype=np.int16)
     assert np.array_equal(pyfunc.decode_labels(pyfunc.encode_labels(labels)), labels)
-    with pytest.raises(Exception, match="at most 255 categories"):
+    with pytest.raises(InputError, match="at most 255 categories"):
         pyfunc.encode_labels(np.array([[255]], dtype=np.int16))
 
 
 @pytest.mark.slow
-def test_mlflow_models_serve_answers_invocations(tmp_path: Path, checkpoints: dict, fixtures_dir: Path) -> None:
+def test_mlflow_models_serve_answers_invocations(
+    tmp_path: Path, checkpoints: dict, label_maps: dict, fixtures_dir: Path
+) -> None:
     uri = sqlite_uri(tmp_path)
     registry.register_checkpoint(checkpoints["a"], run_id=finished_run(uri), test_miou=0.3, uri=uri)
     path = fixtures_dir / "sketch_2.png"
@@ -258,6 +383,6 @@ def test_mlflow_models_serve_answers_invocations(tmp_path: Path, checkpoints: di
     (row,) = answer["predictions"]
     assert row["categories"] == ["kite", "tree", "person"]
     labels = pyfunc.decode_labels(row["labels"])
-    expected = Segmenter.from_checkpoint(checkpoints["a"]).segment(path, categories=["kite", "tree", "person"])
-    assert np.array_equal(labels, expected.labels)
+    assert np.array_equal(labels, label_maps["a", "sketch_2"])  # checkpoint a served, not b or c
+    expected = Segmenter.from_checkpoint(checkpoints["a"]).segment(path, categories=CASES["sketch_2"])
     assert row["shares"] == pytest.approx(expected.shares)

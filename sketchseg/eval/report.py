@@ -15,8 +15,9 @@ Outputs in ``out``:
   ``{val,test}.<model>.{miou,acc_p,acc_s}`` (:func:`compared_metrics`), so that `dvc metrics show` and
   `dvc exp show` read at a glance;
 - ``report.json``: ``figures`` (τ and its val Acc@P, each model's mIoU, Acc@P, Acc@S, MeanAcc, FWIoU on val and
-  test, the optimal checkpoint's seen/unseen test figures, the grounding diagnostic) and ``details`` (every
-  summary, incl. per-category tables, and the threshold curves);
+  test, the optimal checkpoint's seen/unseen test figures, the grounding diagnostic), ``evaluated_on`` (what each
+  split's figures were measured on, :func:`evaluated_on`: figures compare only where its fingerprint is the same)
+  and ``details`` (every summary, incl. per-category tables, and the threshold curves);
 - ``table.md`` (the printed table, :func:`format_table`), ``threshold_curve.json`` + ``threshold_curves.png``,
   ``per_category.json`` + ``per_category.png``, ``overlays_test.png``.
 """
@@ -24,18 +25,22 @@ Outputs in ``out``:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from sketchseg.config import Config
+from sketchseg.data.shards import read_index
 from sketchseg.data.vocabulary import normalise_name
 from sketchseg.errors import CheckpointError
 from sketchseg.eval.calibration import threshold_grid
-from sketchseg.eval.evaluate import EvalResult, evaluate_model, samples_from_shards
+from sketchseg.eval.evaluate import EvalResult, EvalSample, evaluate_model, samples_from_shards
 from sketchseg.eval.grounding import KINDS, category_grounding
 from sketchseg.eval.metrics import write_metrics_json
 from sketchseg.eval.plots import plot_category_accuracy, plot_segmentation_overlays, plot_threshold_curves
@@ -76,6 +81,32 @@ def _load_categories(prepared: Path | None) -> tuple[dict[str, set[str]], dict[s
     labels = sorted({c for table in data.get("frequency", {}).values() for c in table})
     freq = {"train": {c: train.get(normalise_name(c), 0) for c in labels}}
     return seen, freq
+
+
+def sample_fingerprint(samples: Sequence[EvalSample]) -> str:
+    """sha256 of what scoring reads from the evaluated sketches, in order: each sketch's id, raster size, and every
+    stroke's rasterised pixels and category label."""
+    digest = hashlib.sha256()
+    for sample in samples:
+        labels = [sample.vocabulary[k] for k in sample.stroke_labels]
+        pixels = [np.asarray(p, dtype="<i8") for p in sample.raster.pixels]
+        header = {"id": sample.id, "size": sample.raster.size, "labels": labels, "pixels": [len(p) for p in pixels]}
+        digest.update(json.dumps(header, sort_keys=True).encode("utf-8") + b"\n")
+        for p in pixels:
+            digest.update(p.tobytes())
+    return digest.hexdigest()
+
+
+def evaluated_on(samples: Sequence[EvalSample], *, split_sketches: int | None, max_sketches: int) -> dict[str, Any]:
+    """What a split's figures were measured on: ``fingerprint`` (:func:`sample_fingerprint`), ``sketches`` (how many
+    were evaluated), ``split_sketches`` (how many the split holds) and ``max_sketches`` (``eval.max_sketches``, 0 =
+    all). Two figures are measured on the same test exactly when their fingerprints are equal."""
+    return {
+        "fingerprint": sample_fingerprint(samples),
+        "sketches": len(samples),
+        "split_sketches": split_sketches,
+        "max_sketches": max_sketches,
+    }
 
 
 def _headline(summary: dict[str, Any]) -> dict[str, float]:
@@ -178,6 +209,12 @@ def run_report(
     write_metrics_json(out / "metrics.json", compared_metrics(figures))
     report = {
         "figures": figures,
+        "evaluated_on": {
+            split: evaluated_on(
+                samples, split_sketches=read_index(shards, split).get("num_samples"), max_sketches=ec.max_sketches
+            )
+            for split, samples in splits.items()
+        },
         "details": {
             split: {name: {"summary": r.summary, "curve": r.curve} for name, r in res.items()}
             for split, res in results.items()

@@ -1,16 +1,26 @@
 """The model registry: versions of the pyfunc model ``sketchseg`` (:mod:`sketchseg.tracking.pyfunc`) and the alias
-``champion``.
+``champion``, which names the best version on the same test.
 
 :func:`register_checkpoint` logs a checkpoint as the pyfunc model of a training run and registers it as a version
-with the tags ``checkpoint_sha256`` and ``test_miou``. The alias ``champion`` moves to a new version only when its
-test mIoU (model-version tag ``test_miou``) is strictly higher than the current champion's.
+with the tags ``checkpoint_sha256``, ``test_miou`` and what that figure was measured on (the report's
+``evaluated_on["test"]``, :func:`sketchseg.eval.report.evaluated_on`): ``test_fingerprint`` (sha256 of the evaluated
+test sketches: ids, rasterised strokes, labels), ``test_sketches``, ``test_split_sketches``, ``test_max_sketches``.
+
+The alias moves (:func:`champion_decision`) when no version holds it, or when the new version's test mIoU is
+strictly higher than the champion's ON THE SAME TEST: both carry a ``test_fingerprint`` and the two are equal. A
+figure measured on other sketches (``eval.max_sketches=10``, another split or dataset) is not comparable, and
+neither is a champion registered before versions carried a fingerprint: the alias stays where it is. Every version
+carries the decision's reason as the tag ``champion_decision``; :class:`Registration` returns it, and the run logs it.
+To crown a version by hand: ``MlflowClient().set_registered_model_alias("sketchseg", "champion", VERSION)``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mlflow.pyfunc
 
@@ -25,6 +35,9 @@ MODEL_NAME = "sketchseg"
 CHAMPION = "champion"
 TEST_MIOU_TAG = "test_miou"
 CHECKPOINT_SHA_TAG = "checkpoint_sha256"
+DECISION_TAG = "champion_decision"
+TEST_TAG_PREFIX = "test_"  # + the keys of the report's evaluated_on["test"]
+FINGERPRINT_TAG = TEST_TAG_PREFIX + "fingerprint"
 
 
 @dataclass
@@ -38,23 +51,56 @@ class Registration:
     previous_champion: str | None  # version that held the alias before, if any
     previous_miou: float | None
     model_uri: str
+    reason: str = ""  # why the alias moved to this version or stayed (champion_decision)
 
 
-def _version_miou(client, version) -> float | None:
-    """A version's test mIoU: its ``test_miou`` tag, else its run's ``test/optimal/miou`` metric."""
-    tag = (version.tags or {}).get(TEST_MIOU_TAG)
-    if tag not in (None, ""):
-        try:
-            return float(tag)
-        except ValueError:
-            return None
-    if version.run_id:
-        try:
-            value = client.get_run(version.run_id).data.metrics.get("test/optimal/miou")
-        except Exception:  # the run may be gone (deleted), the version stays usable
-            return None
-        return None if value is None else float(value)
-    return None
+def measured_on_tags(test_set: Mapping[str, Any]) -> dict[str, str]:
+    """What a test figure was measured on (``fingerprint``, ``sketches``, ...) as model-version tags ``test_*``."""
+    return {TEST_TAG_PREFIX + key: str(value) for key, value in test_set.items() if value is not None}
+
+
+def _miou(tags: Mapping[str, str]) -> float | None:
+    try:
+        return float(tags[TEST_MIOU_TAG])
+    except (KeyError, ValueError):
+        return None
+
+
+def _measured_on(tags: Mapping[str, str]) -> str:
+    """'300 of 300 test sketches (fingerprint 1a2b3c4d5e6f)' from a version's tags."""
+    count, total = tags.get(TEST_TAG_PREFIX + "sketches", "?"), tags.get(TEST_TAG_PREFIX + "split_sketches", "?")
+    return f"{count} of {total} test sketches (fingerprint {tags.get(FINGERPRINT_TAG, '?')[:12]})"
+
+
+def champion_decision(
+    candidate: Mapping[str, str], champion: Mapping[str, str] | None, champion_version: str | None
+) -> tuple[bool, str]:
+    """Whether the alias moves to a version with tags ``candidate`` from the holder ``champion_version`` (tags
+    ``champion``; None when no version holds it), and why. See the module docstring for the rule."""
+    if champion is None:
+        return True, "no version held the alias"
+    held = f"version {champion_version}"
+    new_miou, old_miou = _miou(candidate), _miou(champion)
+    if new_miou is None:
+        return False, "not comparable: this version has no test mIoU"
+    if not candidate.get(FINGERPRINT_TAG):
+        return False, "not comparable: this version does not record what its test mIoU was measured on"
+    if not champion.get(FINGERPRINT_TAG):
+        return False, (
+            f"not comparable: {held} does not record what its test mIoU was measured on (registered before versions "
+            "carried a test fingerprint); move the alias by hand if this version should replace it"
+        )
+    if candidate[FINGERPRINT_TAG] != champion[FINGERPRINT_TAG]:
+        return False, (
+            f"not comparable: this version's test mIoU was measured on {_measured_on(candidate)}, "
+            f"{held}'s on {_measured_on(champion)}"
+        )
+    same = f"on the same {_measured_on(candidate)}"
+    if old_miou is None:
+        return True, f"{held} has no test mIoU; this version's is {new_miou:.4f} {same}"
+    if new_miou > old_miou:
+        return True, f"test mIoU {new_miou:.4f} beats {held}'s {old_miou:.4f} {same}"
+    return False, f"test mIoU {new_miou:.4f} does not beat {held}'s {old_miou:.4f} {same}"
 
 
 def champion_version(client, name: str = MODEL_NAME, alias: str = CHAMPION):
@@ -69,22 +115,19 @@ def champion_version(client, name: str = MODEL_NAME, alias: str = CHAMPION):
         raise
 
 
-def promote_if_better(
-    client, name: str, version: str, test_miou: float | None, alias: str = CHAMPION
-) -> tuple[bool, str | None, float | None]:
-    """Give ``alias`` to ``version`` when no version holds it, or when ``test_miou`` is strictly higher than the
-    holder's. Returns (this version holds the alias, previous holder's version, previous holder's mIoU)."""
+def promote_if_better(client, name: str, version: str, alias: str = CHAMPION) -> tuple[bool, str | None, str]:
+    """Give ``alias`` to ``version`` when :func:`champion_decision` says so (from the versions' tags). Returns (this
+    version holds the alias, the holder before the call, the reason)."""
     current = champion_version(client, name, alias)
-    if current is None:
+    if current is not None and str(current.version) == str(version):
+        return True, str(current.version), "this version already holds the alias"
+    candidate = client.get_model_version(name, version).tags or {}
+    moves, reason = champion_decision(
+        candidate, None if current is None else (current.tags or {}), None if current is None else str(current.version)
+    )
+    if moves:
         client.set_registered_model_alias(name, alias, version)
-        return True, None, None
-    if str(current.version) == str(version):
-        return True, str(current.version), test_miou
-    previous = _version_miou(client, current)
-    better = test_miou is not None and (previous is None or test_miou > previous)
-    if better:
-        client.set_registered_model_alias(name, alias, version)
-    return better, str(current.version), previous
+    return moves, None if current is None else str(current.version), reason
 
 
 def register_checkpoint(
@@ -92,13 +135,15 @@ def register_checkpoint(
     *,
     run_id: str,
     test_miou: float | None,
+    test_set: Mapping[str, Any] | None = None,
     name: str = MODEL_NAME,
     alias: str = CHAMPION,
     uri: str | None = None,
     tags: dict[str, str] | None = None,
 ) -> Registration:
     """Log ``checkpoint`` as the pyfunc model of run ``run_id``, register it as a version of ``name`` (tags
-    ``test_miou`` and ``checkpoint_sha256``) and move ``alias`` to it if it beats the current holder
+    ``checkpoint_sha256``, ``test_miou``, ``test_*`` from ``test_set``: what the figure was measured on, the report's
+    ``evaluated_on["test"]``) and move ``alias`` to it if it beats the current holder on the same test
     (:func:`promote_if_better`). Calling it again for the same run and checkpoint (a retry) reuses the version."""
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
@@ -132,18 +177,20 @@ def register_checkpoint(
                 await_registration_for=60,
             )
         version = str(info.registered_model_version)
-    version_tags = {CHECKPOINT_SHA_TAG: sha, **(tags or {})}
+    version_tags = {CHECKPOINT_SHA_TAG: sha, **measured_on_tags(test_set or {}), **(tags or {})}
     if test_miou is not None:
         version_tags[TEST_MIOU_TAG] = repr(float(test_miou))
     for key, value in version_tags.items():
         client.set_model_version_tag(name, version, key, value)
-    champion, previous, previous_miou = promote_if_better(client, name, version, test_miou, alias)
+    champion, previous, reason = promote_if_better(client, name, version, alias)
+    client.set_model_version_tag(name, version, DECISION_TAG, reason)
+    previous_miou = None if previous in (None, version) else _miou(client.get_model_version(name, previous).tags or {})
     log.info(
-        "registered %s version %s (test mIoU %s)%s",
+        "registered %s version %s (test mIoU %s): %s",
         name,
         version,
         test_miou,
-        f"; it is now @{alias}" if champion else f"; @{alias} stays with version {previous} (mIoU {previous_miou})",
+        f"it is now @{alias} ({reason})" if champion else f"@{alias} stays with version {previous} ({reason})",
     )
     return Registration(
         name=name,
@@ -151,8 +198,9 @@ def register_checkpoint(
         test_miou=None if test_miou is None else float(test_miou),
         champion=champion,
         previous_champion=previous if previous != version else None,
-        previous_miou=previous_miou if previous != version else None,
+        previous_miou=previous_miou,
         model_uri=f"models:/{name}/{version}",
+        reason=reason,
     )
 
 

@@ -7,7 +7,8 @@ A training run logs:
 - metrics per optimiser step (``steps.jsonl``, step = global step): ``step/tau``, ``step/loss``, ``step/lr``;
 - the evaluation's figures (``report.json["figures"]``, else ``metrics.json``) as ``val/<model>/<metric>``,
   ``test/<model>/<metric>``, ``grounding/<model>/...`` and ``tau_val_acc_p``, plus ``calibrated_tau``;
-- tags: ``sketchseg.train_dir``;
+- tags: ``sketchseg.train_dir`` and what each split's figures were measured on (``report.json["evaluated_on"]``:
+  ``sketchseg.evaluated_on.test.fingerprint``, ``...test.sketches``, ``...test.max_sketches``, ...);
 - artifacts: ``config/params.resolved.yaml``, ``eval/`` (metrics.json, report.json, table.md and the plot tables),
   ``plots/`` (the PNGs of the evaluation folder), ``train/`` (history.json, train_metrics.json, calibration.json).
 """
@@ -65,15 +66,16 @@ def metric_rows(metrics: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def evaluation_figures(eval_dir: Path) -> dict[str, Any]:
-    """The figures of an evaluation folder: ``report.json["figures"]`` when the report is there, else
-    ``metrics.json`` (empty when neither is)."""
+def read_evaluation(eval_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(figures, evaluated_on) of an evaluation folder: ``report.json``'s when the report is there, else the figures
+    of ``metrics.json`` and nothing about the sketches (both empty when neither file is)."""
     report, metrics = eval_dir / "report.json", eval_dir / "metrics.json"
     if report.is_file():
-        return json.loads(report.read_text(encoding="utf-8")).get("figures", {})
+        data = json.loads(report.read_text(encoding="utf-8"))
+        return data.get("figures", {}), data.get("evaluated_on", {})
     if metrics.is_file():
-        return json.loads(metrics.read_text(encoding="utf-8"))
-    return {}
+        return json.loads(metrics.read_text(encoding="utf-8")), {}
+    return {}, {}
 
 
 def _batches(items: list, size: int) -> Iterator[list]:
@@ -114,10 +116,11 @@ def log_training_run(
                 if isinstance(row.get(key), int | float):
                     metrics.append(Metric(f"step/{key}", float(row[key]), now, int(row["step"])))
         eval_path = Path(eval_dir) if eval_dir is not None else None
-        figures = evaluation_figures(eval_path) if eval_path is not None else {}
+        figures, evaluated_on = read_evaluation(eval_path) if eval_path is not None else ({}, {})
         for key, value in metric_rows(figures).items():
             metrics.append(Metric("calibrated_tau" if key == "tau" else key, value, now, 0))
         run_tags = {"sketchseg.train_dir": str(train_dir.resolve())}
+        run_tags |= {f"sketchseg.evaluated_on.{k}": str(v) for k, v in flatten(evaluated_on).items()}
         params = [Param(k, v) for k, v in config_params(config).items()]
         for chunk in _batches(params, 100):
             client.log_batch(run_id, params=chunk)
