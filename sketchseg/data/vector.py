@@ -184,7 +184,8 @@ def from_fscoco(vector: np.ndarray, source: str = "<fscoco>") -> VectorSketch:
     notes = []
     if used < len(vector):
         notes.append(f"{len(vector) - used} point(s) after the last pen-up belong to no stroke (FS-COCO): ignored")
-    return VectorSketch(strokes=tuple(strokes), canvas=(CANVAS, CANVAS), source=source, format="fscoco", notes=notes)
+    return VectorSketch(strokes=tuple(strokes), canvas=(float(CANVAS), float(CANVAS)), source=source, format="fscoco",
+                        notes=notes)
 
 
 def from_svg(text: str | bytes, source: str = "<svg>") -> VectorSketch:
@@ -284,7 +285,7 @@ def read_vector(path: str | Path) -> VectorSketch:
         try:
             arr = np.load(path, allow_pickle=False)
         except ValueError as exc:
-            raise InputError(f"{path}: not a plain numeric .npy array ({exc})") from None
+            raise InputError(f"{path}: not a readable numeric .npy array ({exc})") from None
         except (OSError, EOFError) as exc:
             raise InputError(f"{path}: unreadable or truncated .npy file ({exc})") from None
         if not isinstance(arr, np.ndarray):

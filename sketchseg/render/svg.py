@@ -4,7 +4,9 @@ The document uses the input's own coordinates: its ``viewBox`` is the region fit
 (:class:`sketchseg.data.vector_raster.Fit`), its ``width``/``height`` that region's size on the 512x512 raster, and
 strokes are 3 raster pixels wide (the benchmark's cross dilation). Stroke ``i`` is the ``i``-th ``<polyline>`` (a
 ``<circle>`` for a dot) with ``data-stroke``, ``data-label``, ``data-index`` and ``data-confidence`` attributes and
-a ``<title>``; strokes without a category are black (``data-label=""``).
+a ``<title>``; strokes without a category are black (``data-label=""``). The paper is the root's white background
+(no shape), so reading the document back (:func:`sketchseg.data.vector.from_svg`, which maps the viewBox onto the
+width and height) and rasterising it gives the same stroke pixels (dots, drawn as circles, excepted).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ STROKE_PIXELS = 3.0  # drawn width of a stroke in raster pixels (the 3x3 cross d
 
 
 def _num(v: float) -> str:
-    return format(float(v), ".6g")
+    return format(float(v), ".9g")
 
 
 def strokes_svg(seg) -> str:
@@ -33,9 +35,8 @@ def strokes_svg(seg) -> str:
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="{_num(x0)} {_num(y0)} {_num(w)} {_num(h)}" '
-        f'width="{_num(w * fit.scale)}" height="{_num(h * fit.scale)}">',
+        f'width="{_num(w * fit.scale)}" height="{_num(h * fit.scale)}" style="background-color: #ffffff">',
         f"<title>{escape(seg.source)}: strokes coloured by label</title>",
-        f'<rect x="{_num(x0)}" y="{_num(y0)}" width="{_num(w)}" height="{_num(h)}" fill="#ffffff"/>',
         f'<g fill="none" stroke-width="{_num(width)}" stroke-linecap="round" stroke-linejoin="round">',
     ]
     for i, (points, label) in enumerate(zip(seg.vector.vector.strokes, seg.stroke_labels, strict=True)):

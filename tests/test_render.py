@@ -1,0 +1,147 @@
+"""Rendering (sketchseg/render): overlays colour whole strokes for vector input and pixels for images, label PNG
+values, the strokes SVG (attributes, colours, read back to the same pixels), legends and display thickening."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from sketchseg.data.vector import from_points, from_svg
+from sketchseg.data.vector_raster import rasterise_vector
+from sketchseg.errors import InputError
+from sketchseg.model.image import sketch_from_array, sketch_from_vector
+from sketchseg.model.segmenter import Segmentation, with_stroke_labels
+from sketchseg.render import (
+    UNLABELLED_COLOUR,
+    colour,
+    hex_colour,
+    label_png,
+    label_values,
+    legend_entries,
+    overlay_image,
+    pixel_colours,
+    strokes_svg,
+    thicken,
+)
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def result(sketch, labels: np.ndarray, categories: list[str], unlabelled: float = 0.0) -> Segmentation:
+    """A Segmentation with a given pixel label map (a model double), stroke labels attached as the Segmenter does."""
+    ink = labels[sketch.strokes]
+    shares = {c: float(np.mean(ink == k)) for k, c in enumerate(categories)}
+    seg = Segmentation(categories=categories, labels=labels.astype(np.int16), similarity=np.zeros((1, 1, 1)),
+                       strokes=sketch.strokes, shares=shares, source=sketch.source, unlabelled=unlabelled)
+    return with_stroke_labels(seg, sketch)
+
+
+@pytest.fixture
+def vector_result() -> Segmentation:
+    """Three strokes on a 512 canvas: stroke 0 mostly 'tree' with a few 'house' pixels, stroke 1 all 'house',
+    stroke 2 (a dot) left without a category."""
+    vector = from_points([[(20, 20), (120, 20)], [(20, 200), (20, 300), (90, 300)], [(400, 400)]], 512, 512)
+    sketch = sketch_from_vector(vector)
+    labels = np.full((512, 512), -1, dtype=np.int64)
+    pixels = sketch.vector.raster.pixels
+    flat = labels.reshape(-1)
+    flat[pixels[0]] = 0
+    flat[pixels[0][:20]] = 1
+    flat[pixels[1]] = 1
+    flat[pixels[2]] = -2
+    return result(sketch, labels, ["tree", "house"], unlabelled=5 / sketch.strokes.sum())
+
+
+def test_vector_overlay_colours_whole_strokes(vector_result):
+    seg = vector_result
+    assert [(s.label, s.index) for s in seg.stroke_labels] == [("tree", 0), ("house", 1), (None, -2)]
+    rgb = pixel_colours(seg)
+    flat = rgb.reshape(-1, 3)
+    pixels = seg.vector.raster.pixels
+    assert (flat[pixels[0]] == colour(0)).all()  # the 20 'house' pixels of stroke 0 are drawn as its label: tree
+    assert (flat[pixels[1]] == colour(1)).all()
+    assert (flat[pixels[2]] == UNLABELLED_COLOUR).all()
+    assert (rgb[~seg.strokes] == 255).all()
+    img = overlay_image(seg)
+    assert img.size[1] == 512 and img.size[0] > 512  # legend on the right
+    np.testing.assert_array_equal(np.asarray(img)[:, :512], rgb)
+
+
+def test_raster_overlay_colours_pixels():
+    gray = np.full((8, 8), 255, dtype=np.uint8)
+    gray[2, 1:7] = 0
+    sketch = sketch_from_array(gray)
+    labels = np.full((8, 8), -1)
+    labels[2, 1:4], labels[2, 4:7] = 0, 1
+    seg = result(sketch, labels, ["a", "b"])
+    rgb = pixel_colours(seg)
+    assert (rgb[2, 1:4] == colour(0)).all() and (rgb[2, 4:7] == colour(1)).all() and (rgb[0] == 255).all()
+    assert [e.text for e in legend_entries(seg)] == ["a  50.0%", "b  50.0%"]
+
+
+def test_legend_counts_strokes_for_vector_input(vector_result):
+    texts = [e.text for e in legend_entries(vector_result)]
+    assert texts[0].startswith("tree  ") and texts[0].endswith("(1 stroke)")
+    assert texts[1].endswith("(1 stroke)")
+    assert texts[2].startswith("unlabelled  ") and texts[2].endswith("(1 stroke)")
+    assert [e.rgb for e in legend_entries(vector_result)] == [colour(0), colour(1), UNLABELLED_COLOUR]
+
+
+def test_label_png_values():
+    labels = np.array([[-1, 0, 1], [2, -2, 253]])
+    np.testing.assert_array_equal(label_values(labels), [[0, 1, 2], [3, 255, 254]])
+    seg = Segmentation(categories=["a"], labels=labels.astype(np.int16), similarity=np.zeros((1, 1, 1)),
+                       strokes=labels >= 0)
+    img = label_png(seg)
+    assert img.mode == "P"
+    np.testing.assert_array_equal(np.asarray(img), label_values(labels))
+    assert img.getpalette()[3:6] == list(colour(0)) and img.getpalette()[765:768] == [0, 0, 0]
+
+
+def test_strokes_svg_colours_and_attributes(vector_result):
+    text = strokes_svg(vector_result)
+    root = ET.fromstring(text.encode())
+    assert root.get("viewBox") == "0 0 512 512" and root.get("width") == "512"
+    shapes = [e for e in root.iter() if e.tag in (SVG + "polyline", SVG + "circle")]
+    assert [e.tag for e in shapes] == [SVG + "polyline", SVG + "polyline", SVG + "circle"]
+    assert [e.get("data-stroke") for e in shapes] == ["0", "1", "2"]
+    assert [e.get("data-label") for e in shapes] == ["tree", "house", ""]
+    assert shapes[0].get("stroke") == hex_colour(colour(0)) and shapes[1].get("stroke") == hex_colour(colour(1))
+    assert shapes[2].get("fill") == "#000000" and shapes[2].get("cx") == "400"
+    assert shapes[1].get("points") == "20,200 20,300 90,300"
+    assert float(shapes[0].get("data-confidence")) == pytest.approx(vector_result.stroke_labels[0].confidence, 1e-4)
+
+
+def test_strokes_svg_reads_back_to_the_same_pixels():
+    """A 2:1 canvas with points outside it: the SVG (viewBox = the fitted region) read back and rasterised gives the
+    same stroke pixels."""
+    vector = from_points([[(-30, 10), (150, 80), (190, 20)], [(10, 90), (205.5, 95.25)]], 200, 100)
+    sketch = sketch_from_vector(vector)
+    labels = np.where(sketch.strokes, 0, -1)
+    seg = result(sketch, labels, ["x"])
+    back = from_svg(strokes_svg(seg))
+    assert len(back) == 2
+    again = rasterise_vector(back)
+    for a, b in zip(again.raster.pixels, sketch.vector.raster.pixels, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_strokes_svg_refuses_raster_results():
+    gray = np.full((4, 4), 255, dtype=np.uint8)
+    gray[1, 1] = 0
+    seg = result(sketch_from_array(gray, source="a.png"), np.where(gray == 0, 0, -1), ["a"])
+    with pytest.raises(InputError, match="a.png: no strokes to draw as SVG"):
+        strokes_svg(seg)
+
+
+def test_thicken_grows_by_4_neighbour_steps():
+    rgb = np.ones((5, 5, 3))
+    mask = np.zeros((5, 5), dtype=bool)
+    rgb[2, 2], mask[2, 2] = (1.0, 0.0, 0.0), True
+    grown = thicken(rgb, mask, 1)
+    red = (grown == (1.0, 0.0, 0.0)).all(axis=2)
+    np.testing.assert_array_equal(np.argwhere(red), [[1, 2], [2, 1], [2, 2], [2, 3], [3, 2]])
+    assert (thicken(rgb, mask, 2) == (1.0, 0.0, 0.0)).all(axis=2).sum() == 13
+
