@@ -31,21 +31,25 @@ def sqlite_uri(folder: Path) -> str:
     return f"sqlite:///{folder / 'mlflow.db'}"
 
 
-SEEDS = {"a": 1, "b": 2, "c": 3}
+SEEDS = {"a": 1, "b": 8, "c": 3}  # seeds whose maps use two categories or more on both cases
 CASES = {"sketch_1": ["giraffe", "zebra", "grass"], "sketch_2": ["kite", "tree", "person"]}  # what the tests ask
+
+
+def untrained_model(seed: int) -> SketchSegModel:
+    return SketchSegModel(ModelConfig(backbone=BackboneConfig(name="sketchseg-test", seed=seed)))
 
 
 def distinct_model(seed: int) -> SketchSegModel:
     """An untrained sketchseg-test model whose prompts and visual LayerNorms are redrawn from ``seed`` (prompts
-    N(0, 1), LayerNorm weights N(1, 2^2), biases 0). As initialised, untrained models label nearly every stroke of a
+    N(0, 1), LayerNorm weights N(1, 3^2), biases 0). As initialised, untrained models label nearly every stroke of a
     sketch with one category, so that two of them often give the same label map."""
-    model = SketchSegModel(ModelConfig(backbone=BackboneConfig(name="sketchseg-test", seed=seed)))
+    model = untrained_model(seed)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         model.encoder.prompts.tokens.normal_(0.0, 1.0, generator=generator)
         for module in model.clip.visual.modules():
             if isinstance(module, torch.nn.LayerNorm):
-                module.weight.copy_(1.0 + 2.0 * torch.randn(module.weight.shape, generator=generator))
+                module.weight.copy_(1.0 + 3.0 * torch.randn(module.weight.shape, generator=generator))
                 module.bias.zero_()
     return model
 
@@ -63,14 +67,20 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def label_maps(checkpoints: dict[str, Path], fixtures_dir: Path) -> dict[tuple[str, str], np.ndarray]:
     """{(checkpoint, sketch): label map} of every checkpoint on the cases the tests ask, checked to tell the
-    checkpoints apart: on each sketch the three maps differ pairwise, so a served map equal to one checkpoint's is
-    that checkpoint's."""
-    maps = {}
+    checkpoints apart: on each sketch every map uses two categories or more and differs from the other checkpoints'
+    and from the map of the untrained model it was perturbed from, so a served map equal to one checkpoint's is that
+    checkpoint's, served with its weights."""
+    maps, untrained = {}, {}
     for name, path in checkpoints.items():
-        segmenter = Segmenter.from_checkpoint(path)
+        segmenter, original = Segmenter.from_checkpoint(path), Segmenter(untrained_model(SEEDS[name]))
         for sketch, categories in CASES.items():
             maps[name, sketch] = segmenter.segment(fixtures_dir / f"{sketch}.png", categories=categories).labels
+            untrained[name, sketch] = original.segment(fixtures_dir / f"{sketch}.png", categories=categories).labels
     for sketch in CASES:
+        for name in SEEDS:
+            labels = maps[name, sketch]
+            assert len(np.unique(labels[labels >= 0])) >= 2, (sketch, name)
+            assert not np.array_equal(labels, untrained[name, sketch]), (sketch, name)
         for one, other in itertools.combinations(SEEDS, 2):
             assert not np.array_equal(maps[one, sketch], maps[other, sketch]), (sketch, one, other)
     return maps
