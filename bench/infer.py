@@ -4,9 +4,12 @@ ViT-B/16 with random weights on CPU, fp32, against open_clip's own image forward
 two measurements interleaved so that machine load affects both alike:
 (a) one 512x512 sketch with a NEW 4-category vocabulary each time, end to end (PNG file -> label map, similarity
     maps): target <= 1.3x open_clip's image forward of one image;
-(b) 16 sketches in one batch (vocabulary already cached): target >= 0.8x open_clip's throughput at batch 16.
+(b) 16 sketches in one batch (vocabulary already cached): target >= 0.8x open_clip's throughput at batch 16;
+(c) one sketch with a NEW 4-category vocabulary on the authors' checkpoint layout (ViT-B-16, random weights written in
+    their key layout and converted) with their recipe (85 templates per category, ``--recipe authors``), beside the
+    authors' own demo path, about 22 s per sketch with 4 categories on these 2 cores (shared/STACK.md).
 
-Usage: python bench/infer.py [--model ViT-B-16] [--repeats 7] [--threads N]
+Usage: python bench/infer.py [--model ViT-B-16] [--repeats 7] [--threads N] [--no-authors]
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ def main() -> None:
     ap.add_argument("--model", default="ViT-B-16")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--no-authors", action="store_true", help="skip (c), the authors' layout and recipe")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -131,10 +135,62 @@ def main() -> None:
                     "text_tower_calls_for_cached_vocabulary": batch_text_calls,
                 },
                 "repeats": args.repeats,
+                **({} if args.no_authors else {"c_authors_recipe_new_vocab": authors_case(paths[0], args.repeats)}),
             },
             indent=2,
         )
     )
+
+
+AUTHORS_DEMO_S = 22.0  # their demo.py per sketch with 4 categories on these 2 cores (shared/STACK.md)
+
+
+def authors_case(sketch: Path, repeats: int) -> dict:
+    """(c): a random ViT-B-16 in the authors' key layout, converted, segmenting one sketch with their recipe and a new
+    4-category vocabulary each time (85 templates per category; the empty category's embedding is cached after the
+    first call, as a server keeps it). Interleaved with an emulation of their demo's path on the same model, so that
+    machine load affects both alike: open_clip's ``encode_text`` at the full 77-token context for the 4 x 85 prompts
+    and the 85 empty ones (their demo re-encodes all of them on every call), plus the image forward."""
+    from sketchseg.model.authors import PROMPTS, authors_model_config, convert_state_dict, key_map
+    from sketchseg.model.network import SketchSegModel
+
+    source = SketchSegModel(authors_model_config())  # random weights, then written out under their keys
+    theirs = {}
+    for ours, key in key_map(source).items():
+        value = source.state_dict()[ours]
+        theirs[f"module.{key}"] = value[None] if key == PROMPTS else value
+    segmenter = Segmenter(convert_state_dict(theirs, source="random weights in the authors' layout"), recipe="authors")
+    del source, theirs
+    counter = iter(range(10**6))
+
+    def one() -> None:
+        k = next(counter)
+        segmenter.segment(sketch, categories=[f"{WORDS[(4 * k + j) % len(WORDS)]} {k}" for j in range(4)])
+
+    model, templates = segmenter.model, segmenter.recipe.templates
+    image = torch.randn(1, 3, *model.image_size)
+
+    def theirs_emulated() -> None:
+        k = next(counter)
+        prompts = [t.format(n) for n in [f"{WORDS[(4 * k + j) % len(WORDS)]} {k}" for j in range(4)] + [""]
+                   for t in templates]  # fmt: skip
+        with torch.no_grad():
+            model.clip.encode_text(model.text.tokenizer(prompts))  # [425, D] at 77 tokens
+            model.encoder(model.normalise(image[:, :1]), need_scene=False)
+
+    one()  # warm-up
+    ours, emulated = [], []
+    for _ in range(max(3, repeats // 2)):
+        ours.append(timed(one))
+        emulated.append(timed(theirs_emulated))
+    seconds, theirs_s = statistics.median(ours), statistics.median(emulated)
+    return {
+        "templates_per_category": len(templates),
+        "sketchseg_end_to_end_s": round(seconds, 3),
+        "authors_demo_path_emulated_s": round(theirs_s, 3),
+        "speedup_over_emulated_demo": round(theirs_s / seconds, 2),
+        "authors_demo_s_per_sketch_measured_before": AUTHORS_DEMO_S,
+    }
 
 
 if __name__ == "__main__":

@@ -87,6 +87,12 @@ def authors(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"path": path, "theirs": theirs, "named": named}
 
 
+@pytest.fixture(scope="module")
+def converted(authors: dict) -> SketchSegModel:
+    """Their file loaded once through load_model, shared by the tests that only read the model."""
+    return load_model(authors["path"])
+
+
 def literal_norm(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Their norm as the document states it: a * (x - mean) / (unbiased std + 1e-6) + b over the last axis."""
     n = x.shape[-1]
@@ -147,10 +153,12 @@ def test_exit_block_is_their_text_keyed_layer_and_the_documented_formula() -> No
         assert (block.norm0(x[0]) - ln).abs().max() > 1e-3
 
 
-def test_converted_path_equals_open_clip_names_and_the_formula_after_block_12(authors: dict) -> None:
+def test_converted_path_equals_open_clip_names_and_the_formula_after_block_12(
+    authors: dict, converted: SketchSegModel
+) -> None:
     theirs, named = authors["theirs"], authors["named"]
     with torch.no_grad():
-        model = load_model(authors["path"])
+        model = converted
         assert model.cfg.exit_block == "authors" and model.encoder.vv_layers == 6
         assert type(model.clip.visual.transformer.resblocks[0].mlp.gelu).__name__ == "QuickGELU"
         images = model.normalise(torch.rand(2, 1, 224, 224))
@@ -274,12 +282,15 @@ def test_truncated_foreign_and_damaged_files_are_refused_in_one_line(tmp_path: P
         assert expected in lines[0]
 
 
-def test_convert_command_round_trip_equals_the_direct_load(authors: dict, tmp_path: Path) -> None:
+def test_convert_command_round_trip_equals_the_direct_load(
+    authors: dict, converted: SketchSegModel, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from sketchseg.cli import main
+
     out = tmp_path / "authors.pt"
-    res = run_cli("checkpoint", "convert", str(authors["path"]), str(out))
-    assert res.returncode == 0, res.stderr
-    assert "dropped" in res.stderr and f"wrote {out}" in res.stdout
-    direct, converted = load_model(authors["path"]), load_model(out)
+    assert main(["checkpoint", "convert", str(authors["path"]), str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    direct, converted = converted, load_model(out)
     assert converted.cfg.exit_block == "authors"
     assert converted.checkpoint_meta["authors_checkpoint"] == str(authors["path"])
     assert converted.weights.count(str(authors["path"])) == 1 and converted.weights.count(str(out)) == 1
@@ -289,10 +300,11 @@ def test_convert_command_round_trip_equals_the_direct_load(authors: dict, tmp_pa
     with torch.no_grad():
         a, b = direct.encode_sketch(x), converted.encode_sketch(x)
     assert torch.equal(a.patches, b.patches) and torch.equal(a.scene, b.scene)
-    res = run_cli("checkpoint", "convert", str(out), str(out))
-    assert res.returncode == 2 and "the same file as the input" in res.stderr
+    assert main(["checkpoint", "convert", str(out), str(out)]) == 2
+    assert "the same file as the input" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_training_starts_from_a_checkpoint_with_its_architecture(tiny_data: dict, tmp_path: Path) -> None:
     import yaml
 
@@ -406,8 +418,9 @@ def test_authors_recipe_is_their_templates_removal_minmax_bilinear_and_threshold
     assert default.recipe == "sketchseg" and default.masks is None and (default.labels[strokes] >= 0).all()
 
 
+@pytest.mark.slow
 def test_their_file_segments_from_python_and_the_command_line_with_either_recipe(
-    authors: dict, fixtures_dir: Path, tmp_path: Path
+    authors: dict, converted: SketchSegModel, fixtures_dir: Path, tmp_path: Path
 ) -> None:
     import json
 
@@ -416,7 +429,7 @@ def test_their_file_segments_from_python_and_the_command_line_with_either_recipe
     from sketchseg.model.segmenter import UNLABELLED, Segmenter
 
     sketch, names = fixtures_dir / "sketch_1.png", "giraffe, zebra, grass, cloud"
-    theirs = Segmenter.from_checkpoint(authors["path"], recipe="authors")
+    theirs = Segmenter(converted, recipe="authors")
     calls = theirs.model.text.calls
     seg = theirs.segment(sketch, categories=names)
     assert theirs.model.text.calls - calls == 2  # 85 prompts per category in one pass, the empty category in another
@@ -440,6 +453,7 @@ def test_their_file_segments_from_python_and_the_command_line_with_either_recipe
     assert abs(summary["unlabelled"] - seg.unlabelled) < 1e-3
 
 
+@pytest.mark.slow
 def test_evaluate_takes_their_file_as_the_evaluated_checkpoint(authors: dict, tiny_data: dict, tmp_path: Path) -> None:
     import json
 
@@ -457,3 +471,19 @@ def test_evaluate_takes_their_file_as_the_evaluated_checkpoint(authors: dict, ti
     for split in ("val", "test"):
         assert set(figures[split]) >= {"optimal", "last"} and 0 <= figures[split]["optimal"]["acc_p"] <= 1
     assert figures[split]["optimal"] == figures[split]["last"]  # one checkpoint in both roles
+
+
+def test_the_pyfunc_model_serves_their_file(authors: dict) -> None:
+    """The MLflow pyfunc model (what registration logs) loads its checkpoint artifact through load_model."""
+    import mlflow
+
+    from sketchseg.model.segmenter import Segmenter
+    from sketchseg.tracking.pyfunc import SketchsegPyfunc, decode_labels, example_sketch, input_example
+
+    pyfunc = SketchsegPyfunc()
+    pyfunc.load_context(mlflow.pyfunc.PythonModelContext(artifacts={"checkpoint": str(authors["path"])},
+                                                         model_config={}))  # fmt: skip
+    assert pyfunc.segmenter.model.cfg.exit_block == "authors"
+    out = pyfunc.predict(None, input_example())
+    direct = Segmenter(pyfunc.segmenter.model).segment(example_sketch(), categories="house, tree")
+    np.testing.assert_array_equal(decode_labels(out["labels"][0]), direct.labels)
