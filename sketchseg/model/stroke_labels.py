@@ -44,12 +44,12 @@ def vote_stroke_labels(labels: np.ndarray, raster: StrokeRaster, categories: Seq
     if labels.shape != (raster.size, raster.size):
         raise InputError(f"label map of shape {labels.shape} does not match the {raster.size}x{raster.size} strokes")
     n_cat = len(categories)
-    flat = labels.reshape(-1).astype(np.int64)  # [H*W]
-    voted = np.where(flat < 0, n_cat, flat)  # "no category" = n_cat, after every category
     sizes = np.array([p.size for p in raster.pixels], dtype=np.int64)  # [S]
     owner = np.repeat(np.arange(len(sizes)), sizes)  # [P] stroke of each listed pixel
     pixels = np.concatenate(raster.pixels) if sizes.sum() else np.zeros(0, dtype=np.int64)  # [P]
-    key = owner * (n_cat + 1) + voted[pixels]
+    voted = labels.reshape(-1)[pixels].astype(np.int64)  # [P] only the strokes' pixels are read
+    voted[voted < 0] = n_cat  # "no category" = n_cat, after every category
+    key = owner * (n_cat + 1) + voted
     counts = np.bincount(key, minlength=len(sizes) * (n_cat + 1)).reshape(len(sizes), n_cat + 1)  # [S, C+1]
     winner = counts.argmax(axis=1)  # first maximum: the lowest index
     out = []
