@@ -10,7 +10,34 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = Path(os.environ.get("SKETCHSEG_FIXTURES", REPO.parent / "shared" / "fixtures" / "fscoco_demo"))
+DEFAULT_FIXTURES = REPO.parent / "shared" / "fixtures"
+
+
+def fixtures_root() -> Path:
+    """The folder that holds the fixture sets (``fscoco_demo/``, ``cbsc/``): ``$SKETCHSEG_FIXTURES``, else
+    ../shared/fixtures beside the repository. A value naming the ``fscoco_demo`` folder itself (the older usage)
+    means its parent."""
+    value = os.environ.get("SKETCHSEG_FIXTURES")
+    if not value:
+        return DEFAULT_FIXTURES
+    path = Path(value).expanduser()
+    return path.parent if (path / "sketch_1.png").is_file() else path
+
+
+def fixture_set(name: str, marker: str) -> Path:
+    """``fixtures_root() / name``, or a test failure that says where the set was expected and how to point at it."""
+    folder = fixtures_root() / name
+    if not (folder / marker).exists():
+        pytest.fail(
+            f"{name} fixtures not found: expected {folder / marker}. These test files live outside the repository "
+            f"(default {DEFAULT_FIXTURES}, a copy of the shared fixtures folder); set SKETCHSEG_FIXTURES to the "
+            f"folder that holds {name}/ (e.g. SKETCHSEG_FIXTURES=/path/to/fixtures; a path to fscoco_demo itself "
+            "also works)",
+            pytrace=False,
+        )
+    return folder
+
+
 DEMO_CATEGORIES = {
     "sketch_1": "giraffe, zebra, grass, cloud",
     "sketch_2": "kite, tree, person",
@@ -26,9 +53,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    if not (FIXTURES / "sketch_1.png").is_file():
-        pytest.fail(f"FS-COCO demo fixtures not found in {FIXTURES}; set SKETCHSEG_FIXTURES")
-    return FIXTURES
+    """The four FS-COCO demo sketches (fixtures/fscoco_demo)."""
+    return fixture_set("fscoco_demo", "sketch_1.png")
+
+
+@pytest.fixture(scope="session")
+def cbsc_dir() -> Path:
+    """The CBSC vector scene sketches with stroke labels (fixtures/cbsc: test/, validation/, mappings)."""
+    return fixture_set("cbsc", "cbsc_to_qd_mappings.json")
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
