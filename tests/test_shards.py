@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from sketchseg.cli import main
-from sketchseg.data import shards
+from sketchseg.data import fscoco, shards
 from sketchseg.data.captions import parse_categories
 from sketchseg.data.records import SketchRecord
 from sketchseg.data.shards import make_dataset, make_loader, read_index, shard_urls, write_shards
@@ -310,7 +310,6 @@ class _FakeReader:
 
 @pytest.fixture
 def fake_reader(tmp_path, monkeypatch) -> _FakeReader:
-    fscoco = pytest.importorskip("sketchseg.data.fscoco")
     reader = _FakeReader(tmp_path / "data")
     monkeypatch.setattr(fscoco, "read_split", reader)
     return reader
@@ -354,8 +353,20 @@ def test_cli_refuses_to_replace_a_foreign_directory(tmp_path, fake_reader, capsy
     assert (out / "notes.txt").read_text() == "keep me"
 
 
-def test_module_exposes_a_cli_command():
-    assert shards.HELP and callable(shards.add_arguments) and callable(shards.run)
+def test_cli_help_describes_the_command_and_its_options(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["data", "shards", "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal width
+    assert text.startswith("usage: sketchseg data shards [-h] --root DATA_ROOT [--splits SPLITS_JSON] --out OUTDIR")
+    assert shards.HELP in text
+    for option in ("--samples-per-shard N", "--min-shards N", "--max-categories N", "--seed SEED"):
+        assert option in text, option
+    assert "categories kept per caption (0 = no limit; default 3)" in text
+    with pytest.raises(SystemExit) as done:
+        main(["data", "--help"])
+    assert done.value.code == 0
+    assert f"shards {shards.HELP}" in " ".join(capsys.readouterr().out.split())
 
 
 def _write_layout(root: Path) -> None:
@@ -379,7 +390,6 @@ def _write_layout(root: Path) -> None:
 
 
 def test_cli_end_to_end_with_the_dataset_reader(tmp_path):
-    pytest.importorskip("sketchseg.data.fscoco")
     root = tmp_path / "data"
     _write_layout(root)
     out = tmp_path / "shards"
