@@ -46,10 +46,27 @@ def test_plain_path_equals_open_clip(name: str) -> None:
     torch.testing.assert_close(ours.patches, tokens @ visual.proj, atol=1e-5, rtol=0)
 
 
+def literal_embed(model: SketchSegModel, x: torch.Tensor) -> torch.Tensor:
+    """SPEC §3.1 written out: ln_pre(cat([cls + pos_0, patches + pos_1..K, prompts])) -> [B, 1 + K + S, W]; the
+    patch embedding is the stride-p convolution as a matrix product of pixel blocks, the prompts get no position."""
+    visual = model.clip.visual
+    w = visual.conv1.weight  # [W, 3, p, p], no bias in CLIP
+    p, b = w.shape[-1], x.shape[0]
+    blocks = x.unfold(2, p, p).unfold(3, p, p)  # [B, 3, gh, gw, p, p]
+    blocks = blocks.permute(0, 2, 3, 1, 4, 5).reshape(b, -1, 3 * p * p)  # [B, K, 3p²], row-major over the grid
+    patches = blocks @ w.reshape(w.shape[0], -1).T  # [B, K, W]
+    pos = visual.positional_embedding  # [1 + K, W]
+    cls = (visual.class_embedding + pos[0]).expand(b, 1, -1)  # [B, 1, W]
+    parts = [cls, patches + pos[1:]]
+    if model.encoder.prompts is not None:
+        parts.append(model.encoder.prompts.tokens.expand(b, -1, -1))  # [B, S, W]
+    return visual.ln_pre(torch.cat(parts, dim=1))
+
+
 def literal_dual_path(model: SketchSegModel, x: torch.Tensor, vv_layers: int) -> tuple[torch.Tensor, torch.Tensor]:
     """SPEC §3.2 written out: per head, values only, scale d_head^-0.5, shared out-projection, no LN2/FFN."""
     enc, visual = model.encoder, model.clip.visual
-    tokens = enc.embed(x)
+    tokens = literal_embed(model, x)
     blocks = list(visual.transformer.resblocks)
     width, heads = enc.width, enc.heads
     dh = width // heads
@@ -98,6 +115,7 @@ def test_prompts_enter_after_positional_embedding_and_change_output() -> None:
     with torch.no_grad():
         tokens = model.encoder.embed(x)
         assert tokens.shape == (2, 1 + model.encoder.num_patches + 3, model.encoder.width)
+        torch.testing.assert_close(tokens, literal_embed(model, x), atol=1e-5, rtol=0)
         before = model.encoder(x).patches.clone()
         model.encoder.prompts.tokens.add_(torch.randn(model.encoder.prompts.tokens.shape))
         after = model.encoder(x).patches
@@ -226,7 +244,7 @@ def test_category_tokens_equal_literal_cross_attention() -> None:
     dh = width // heads
     with torch.no_grad():
         ours = enc.encode_categories(x_img, text)
-        x = enc.embed(x_img)
+        x = literal_embed(model, x_img)
         expected = {}
         for i, block in enumerate(visual.transformer.resblocks):
             number = i + 1
