@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sketchseg.cli import main
 from tests.conftest import DEMO_CATEGORIES, run_cli
 
 
@@ -17,37 +18,48 @@ def strokes_of(path: Path) -> np.ndarray:
 
 
 def test_segment_every_fixture_sketch_in_one_batched_call(fixtures_dir: Path, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    names = sorted(DEMO_CATEGORIES)
-    # the four sketches share no vocabulary, so run each vocabulary once, all sketches of it batched
-    for name in names:
-        res = run_cli("segment", str(fixtures_dir / f"{name}.png"), "--categories", DEMO_CATEGORIES[name],
-                      "--threshold", "0.7", "-o", str(out))
-        assert res.returncode == 0, res.stderr
-    batched = run_cli("segment", *(str(fixtures_dir / f"{n}.png") for n in names),
-                      "--categories", "tree, person", "-o", str(tmp_path / "batch"))
+    """One call over the four demo sketches and a non-square crop (in batches of 3, so one batch mixes sizes) gives
+    each sketch the labels, shares and isolated strokes that a call on that sketch alone gives."""
+    gray = np.asarray(Image.open(fixtures_dir / "sketch_1.png").convert("L"))
+    wide = _write(tmp_path / "wide.png", np.ascontiguousarray(gray[60:420]))  # [360, 512]
+    sketches = [fixtures_dir / "sketch_1.png", fixtures_dir / "sketch_2.png", wide, fixtures_dir / "sketch_3.png",
+                fixtures_dir / "threshold_example.png"]  # fmt: skip
+    cats = [c.strip() for c in DEMO_CATEGORIES["sketch_1"].split(",")]
+    args = ["--categories", DEMO_CATEGORIES["sketch_1"], "--threshold", "0.7"]
+    out = tmp_path / "batch"
+    batched = run_cli("segment", *map(str, sketches), *args, "--batch-size", "3", "-o", str(out))
     assert batched.returncode == 0, batched.stderr
-    assert sorted(p.name for p in (tmp_path / "batch").glob("*.json")) == sorted(f"{n}.json" for n in names)
-    for name in names:
-        summary = json.loads((out / f"{name}.json").read_text())
-        cats = [c.strip() for c in DEMO_CATEGORIES[name].split(",")]
-        assert summary["categories"] == cats
+    assert sorted(p.name for p in out.glob("*.json")) == sorted(f"{p.stem}.json" for p in sketches)
+    for sketch in sketches:
+        single = tmp_path / "single" / sketch.stem
+        assert main(["segment", str(sketch), *args, "-o", str(single)]) == 0
+        summary = json.loads((out / f"{sketch.stem}.json").read_text())
+        alone = json.loads((single / f"{sketch.stem}.json").read_text())
+        assert summary["categories"] == alone["categories"] == cats
         assert "UNTRAINED" in summary["weights"]
         assert summary["threshold"] == 0.7
         assert abs(sum(summary["shares"].values()) - 1.0) < 1e-9
         for f in summary["files"]:
             assert (out / f).is_file()
-        labels = np.asarray(Image.open(out / f"{name}_labels.png"))
-        strokes = strokes_of(fixtures_dir / f"{name}.png")
-        assert labels.shape == strokes.shape
+        labels = np.asarray(Image.open(out / f"{sketch.stem}_labels.png"))
+        strokes = strokes_of(sketch)
+        assert labels.shape == strokes.shape == tuple(summary["size"]) == tuple(alone["size"])
         assert ((labels > 0) == strokes).all()  # every stroke pixel labelled, nothing else
         assert labels.max() <= len(cats)
+        assert sum(share > 0 for share in summary["shares"].values()) >= 2  # not one colour: a moved map would show
         shares = np.bincount(labels[strokes], minlength=len(cats) + 1)[1:] / strokes.sum()
         np.testing.assert_allclose(shares, [summary["shares"][c] for c in cats], atol=1e-12)
-        for k in range(1, len(cats) + 1):
-            iso = np.asarray(Image.open(out / summary["isolated"][cats[k - 1]]["file"])) < 128
+        # Batched and single passes differ by ~1e-7 in similarity (matmul blocking), which can flip a pixel where
+        # two categories tie: allow 1 stroke pixel in 2000 (seen: 1 of ~20000), far below any misplaced map.
+        allowed = strokes.sum() // 2000
+        assert (labels != np.asarray(Image.open(single / f"{sketch.stem}_labels.png"))).sum() <= allowed, sketch
+        for c in cats:
+            assert abs(summary["shares"][c] - alone["shares"][c]) <= allowed / strokes.sum(), (sketch, c)
+            iso = np.asarray(Image.open(out / summary["isolated"][c]["file"])) < 128
             assert not (iso & ~strokes).any()  # isolated masks hold stroke pixels only
-        overlay = Image.open(out / f"{name}_overlay.png")
+            iso_alone = np.asarray(Image.open(single / alone["isolated"][c]["file"])) < 128
+            assert (iso != iso_alone).sum() <= allowed, (sketch, c)
+        overlay = Image.open(out / f"{sketch.stem}_overlay.png")
         assert overlay.width > strokes.shape[1]  # legend beside the sketch
 
 
