@@ -99,28 +99,49 @@ def test_a_token_that_reads_the_strokes_fails_on_another_category() -> None:
     assert out["whole"]["top1"] == 0.5  # one category owns most of the whole sketch's ink
 
 
+def predicted_image(model: SketchSegModel, sketch: torch.Tensor, text_c: torch.Tensor) -> torch.Tensor:
+    """The masked sketch of one category written out (SPEC §3.6): cosine of every patch with the category's text,
+    bicubic to input size, min-max normalised, strokes kept where it exceeds τ. sketch: [1, 1, S, S] -> same."""
+    patches = F.normalize(model.encode_sketch(sketch, need_scene=False).patches[0], dim=-1)  # [K, D]
+    grid = (patches @ F.normalize(text_c, dim=-1)).reshape(1, 1, *model.encoder.grid)  # [1, 1, rows, cols]
+    full = F.interpolate(grid, size=model.image_size, mode="bicubic", align_corners=False)  # [1, 1, S, S]
+    norm = (full - full.min()) / (full.max() - full.min())
+    keep = (norm > model.threshold.tau()).float()
+    return 1.0 - (1.0 - sketch) * keep
+
+
 def test_scores_equal_a_brute_force_computation() -> None:
+    torch.manual_seed(0)
     model = SketchSegModel(model_cfg(cross_attention=True)).eval()
-    with torch.no_grad():  # make the cross-attention query matter
-        for lin in model.encoder.cross_q.values():
+    with torch.no_grad():
+        for lin in model.encoder.cross_q.values():  # make the cross-attention query matter
             lin.weight.normal_(std=0.5)
+        model.clip.visual.conv1.weight.mul_(10.0)  # and the image: the kinds' mean cosines then differ by ~1e-3
     samples = [two_category_sample("a"), two_category_sample("b"), one_category_sample()]
     out = category_grounding(model, samples)
-    top1 = {k: [] for k in ("own", "whole", "other")}
+    top1 = {k: [] for k in KINDS}
     cos = {k: [] for k in top1}
     last = max(model.encoder.cross_blocks)
+    kept = []
     with torch.no_grad():
         for sample in samples[:2]:
             text = F.normalize(model.encode_categories(sample.vocabulary), dim=-1)
+            whole = model_input([sample.image], model.image_size)  # [1, 1, S, S]
             for kind in top1:
-                for c, image in enumerate(grounding_images(sample)[kind]):
-                    x = model_input([image], model.image_size)
+                for c, image in enumerate(grounding_images(sample)["whole" if kind == "predicted" else kind]):
+                    if kind == "predicted":
+                        x = predicted_image(model, whole, text[c])
+                        kept.append(float((x < 1).sum() / (whole < 1).sum()))
+                    else:
+                        x = model_input([image], model.image_size)
                     token = F.normalize(model.category_tokens(x, text[c : c + 1])[last], dim=-1)[0]
                     sims = torch.stack([token @ t for t in text])
                     top1[kind].append(float(int(sims.argmax()) == c))
                     cos[kind].append(float(sims[c]))
     assert out["pairs"] == 4
+    assert all(0.05 < share < 0.95 for share in kept), kept  # the masks keep some strokes, not all
     for kind in top1:
-        assert out[kind]["top1"] == np.mean(top1[kind])
-        assert abs(out[kind]["cosine"] - np.mean(cos[kind])) < 1e-5
-    assert 0.0 <= out["predicted"]["top1"] <= 1.0
+        assert out[kind]["top1"] == np.mean(top1[kind]), kind
+        assert abs(out[kind]["cosine"] - np.mean(cos[kind])) < 1e-5, kind
+    # the tolerance above tells the image kinds apart: the masked sketch is neither the whole sketch nor one category
+    assert min(abs(out["predicted"]["cosine"] - out[k]["cosine"]) for k in ("own", "whole", "other")) > 5e-4
