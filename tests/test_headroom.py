@@ -75,15 +75,24 @@ def test_label_probe_lowers_its_loss_and_trains_only_the_mode_parameters() -> No
     samples = [two_object_sample()]
     vector = np.concatenate([stroke(20, 30, 100, 30), stroke(150, 180, 230, 240)])
     samples.append(make_eval_sample("t", vector, ["house", "tree"]))
-    text_before = {n: p.clone() for n, p in model.clip.named_parameters() if not n.startswith("visual.")}
-    conv_before = model.clip.visual.conv1.weight.clone()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    buffers = {n: b.clone() for n, b in model.named_buffers()}
+    # ln+vpt: the visual tower's LayerNorms, the prompts, the cross-attention queries and θ (SPEC §3.7) ...
+    mode = {n for n in before if (n.startswith("clip.visual.") and ".ln_" in n) or n.startswith(
+        ("encoder.prompts.", "encoder.cross_q.", "threshold."))}  # fmt: skip
+    assert {n for n, p in model.named_parameters() if p.requires_grad} == mode and len(mode) == 28
+    # ... of which the patch labels reach all but the category level's (queries, θ) and the last block's LN2, whose
+    # output feeds only the scene token
+    last_ln2 = f"clip.visual.transformer.resblocks.{len(model.clip.visual.transformer.resblocks) - 1}.ln_2."
+    reached = {n for n in mode if not n.startswith(("encoder.cross_q.", "threshold.", last_ln2))}
     history = fit_label_probe(model, samples, ProbeConfig(epochs=30, lr=1e-2, batch_size=2))
     assert len(history) == 30
     assert history[-1] < 0.85 * history[0], history
-    assert torch.equal(model.clip.visual.conv1.weight, conv_before)  # not a LayerNorm or a prompt: frozen
-    for name, param in model.clip.named_parameters():
-        if name in text_before:
-            assert torch.equal(param, text_before[name]), name
+    params = dict(model.named_parameters())
+    assert params.keys() == before.keys()
+    moved = {n for n, p in params.items() if not torch.equal(p, before[n])}
+    assert moved == reached, (sorted(moved - reached), sorted(reached - moved))
+    assert all(torch.equal(b, buffers[n]) for n, b in model.named_buffers())
     assert not model.training
 
 
