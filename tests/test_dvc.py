@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from sketchseg.config import flatten
+from sketchseg.pipeline import fingerprint
 from tests.conftest import REPO
 
 BIN = Path(sys.executable).parent
@@ -82,13 +83,20 @@ def test_fscoco_source_names_the_release_and_tracks_its_changes(tiny_data: dict,
     repo = fresh_clone(tmp_path / "repo", source="fscoco", fscoco_root=str(release))
     first = sh("dvc", "repro", "shards", cwd=repo)
     assert ran(first.stdout) == {"source", "prepare", "shards"}
-    assert not (repo / "data/source/all_classes.json").exists()  # the release is not copied
+    assert sorted(p.name for p in (repo / "data/source").iterdir()) == ["SOURCE.json"]  # the release is not copied
+    source = json.loads((repo / "data/source/SOURCE.json").read_text())
+    assert source == {"source": "fscoco", "root": str(release.resolve()), "fingerprint": fingerprint(release)}
+    splits = json.loads((repo / "data/prepared/splits.json").read_text())
+    assert sorted(splits["val"]) == sorted(p.stem for p in (release / "val" / "images").glob("*.png"))  # read there
     # a changed caption in the release reruns everything downstream
     caption = next((release / "val" / "captions").glob("*.txt"))
     caption.write_text("a horse and a tree next to a house\n")
     os.utime(caption, (1, 1))
     second = sh("dvc", "repro", "shards", cwd=repo)
     assert ran(second.stdout) == {"source", "prepare", "shards"}, second.stdout
+    changed = json.loads((repo / "data/source/SOURCE.json").read_text())
+    assert changed["fingerprint"] == fingerprint(release) != source["fingerprint"]
+    assert {**changed, "fingerprint": None} == {**source, "fingerprint": None}
 
 
 @pytest.mark.slow
