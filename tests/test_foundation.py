@@ -51,11 +51,16 @@ def test_trained_foundation_reloads_identically_and_reports(tiny_data: dict, tmp
         assert set(report["zero_shot"]["test"][key]) == {"acc_p", "acc_s", "miou"}
     assert json.loads((out / "foundation.json").read_text())["zero_shot"] == report["zero_shot"]
     saved = load_file(str(out / "open_clip_model.safetensors"))
-    direct = open_clip.create_model(f"local-dir:{out}")
-    ours = load_backbone(BackboneConfig(name=f"local-dir:{out}")).clip
+    direct = open_clip.create_model(f"local-dir:{out}").state_dict()
+    ours = load_backbone(BackboneConfig(name=f"local-dir:{out}")).clip.state_dict()
+    init = load_backbone(cfg_for().foundation.backbone).clip.state_dict()  # where the 3 steps started
+    assert set(saved) == set(direct) == set(ours) == set(init)
     for name, tensor in saved.items():
-        assert torch.equal(direct.state_dict()[name], tensor), name
-        assert torch.equal(ours.state_dict()[name], tensor), name
+        assert torch.equal(direct[name], tensor), name
+        assert torch.equal(ours[name], tensor), name
+        assert not torch.equal(init[name], tensor), f"{name}: training left it at its initialisation"
+        if init[name].float().norm() > 0:  # a few steps move it a little (seen: at most 9 %), not to new weights
+            assert (tensor.float() - init[name].float()).norm() < 0.25 * init[name].float().norm(), name
     # a fixed step budget is deterministic
     again = tmp_path / "f2"
     build_foundation(cfg_for(), data_root=tiny_data["root"], out=again, progress=False)
