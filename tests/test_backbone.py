@@ -162,3 +162,21 @@ def test_segment_with_a_new_model_states_its_seed_and_is_reproducible(fixtures_d
         assert "seed 4" in res.stdout
         outs.append((tmp_path / f"o{k}" / "sketch_2.json").read_text())
     assert outs[0] == outs[1]
+
+
+def test_a_reloaded_checkpoint_resaves_after_its_backbone_folder_is_gone(tmp_path: Path) -> None:
+    import shutil
+
+    from sketchseg.foundation import save_local_dir
+    from sketchseg.model.checkpoint import clip_config
+
+    backbone = BackboneConfig(name="sketchseg-test", seed=2)
+    folder = tmp_path / "foundation"
+    folder.mkdir()
+    save_local_dir(load_backbone(backbone).clip, clip_config(backbone), folder)
+    model = SketchSegModel(ModelConfig(backbone=BackboneConfig(name=f"local-dir:{folder}")))
+    first = load_model(save_checkpoint(model, tmp_path / "a.pt"))
+    shutil.rmtree(folder)
+    again = load_model(save_checkpoint(first, tmp_path / "b.pt"))
+    for (key, a), (_, b) in zip(first.state_dict().items(), again.state_dict().items(), strict=True):
+        assert torch.equal(a, b), key

@@ -66,7 +66,8 @@ def save_checkpoint(model: SketchSegModel, path: str | Path, meta: dict | None =
         "format": FORMAT,
         "version": VERSION,
         "model_config": dataclasses.asdict(model.cfg),
-        "clip_config": clip_config(model.cfg.backbone, model.clip),
+        # a reloaded model re-saves its stored architecture: its backbone folder (local-dir:) may be gone by now
+        "clip_config": model.clip_config or clip_config(model.cfg.backbone, model.clip),
         "weights": weights_origin(model.origin),
         "activation": "QuickGELU" if uses_quick_gelu(model.clip) else "GELU",
         "tau": float(model.threshold.tau().detach()),
@@ -202,6 +203,7 @@ def load_model(path: str | Path) -> SketchSegModel:
     origin = weights_origin(payload.get("weights") or describe_weights(cfg.backbone))
     activation = "QuickGELU" if uses_quick_gelu(clip) else "GELU"
     model.origin = origin
+    model.clip_config = dict(payload["clip_config"])
     model.weights = f"checkpoint {path} (sha256 {sha}…, {activation}; initialised from: {origin})"
     model.checkpoint_meta = payload.get("meta", {})
     return model.eval()

@@ -26,6 +26,7 @@ class SketchSegModel(nn.Module):
         self.cfg = cfg
         backbone = backbone if backbone is not None else load_backbone(cfg.backbone)
         self.origin = backbone.weights  # what the weights were initialised from (kept once through re-saves)
+        self.clip_config: dict | None = None  # the open_clip architecture, when known (set by load_model)
         self.weights = f"{backbone.weights}; prompts and cross-attention: new, seed {cfg.seed}"  # shown in outputs
         self.clip = backbone.clip
         self.text = TextEncoder(self.clip, backbone.tokenizer, cfg.templates)
