@@ -40,8 +40,7 @@ test-fast: setup
 # The main job: the whole pipeline on the embedded synthetic default, then the results table.
 pipeline: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
-	@echo
-	@cat data/eval/table.md
+	@$(PY) -m sketchseg.pipeline
 	@echo
 	@echo "Next: MLflow UI: $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db  (then http://127.0.0.1:5000)"
 	@echo "      plots: data/eval/*.png, or $(VENV)/bin/dvc plots show;  metrics: $(VENV)/bin/dvc metrics show"
@@ -61,10 +60,11 @@ SMALL := -S data.synth.participants=8 -S data.synth.per_participant=12 -S data.s
 	-S eval.max_sketches=20
 pipeline-small: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc exp run $(SMALL)
-	@cat data/eval/table.md
+	@$(PY) -m sketchseg.pipeline
 
 bench: setup
 	$(PY) bench/synth.py
+	$(PY) bench/captions.py
 	$(PY) bench/infer.py
 	$(PY) bench/train.py
 
