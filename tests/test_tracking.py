@@ -134,6 +134,9 @@ def test_log_training_run_records_params_metrics_and_artifacts(tmp_path: Path) -
 
     uri = sqlite_uri(tmp_path)
     write_training_folder(tmp_path / "train")
+    started = {"epochs": 2, "weights": "ViT-B-16 with open_clip pretrained weights 'openai', QuickGELU (auto)",
+               "activation": "QuickGELU"}  # fmt: skip
+    (tmp_path / "train" / "train_metrics.json").write_text(json.dumps(started))
     eval_dir = tmp_path / "eval"
     eval_dir.mkdir()
     metrics = {"tau": 0.62, "val": {"optimal": {"miou": 0.3}}, "test": {"optimal": {"miou": 0.4}}}
@@ -157,6 +160,8 @@ def test_log_training_run_records_params_metrics_and_artifacts(tmp_path: Path) -
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params["train.epochs"] == "2" and run.data.tags["k"] == "v"
+    assert run.data.params["weights.activation"] == "QuickGELU"
+    assert run.data.params["weights.weights"] == started["weights"]
     tau = client.get_metric_history(run_id, "step/tau")
     assert sorted((m.step, m.value) for m in tau) == [(1, 0.705), (2, 0.71)]
     assert sorted((m.step, m.value) for m in client.get_metric_history(run_id, "step/loss")) == [

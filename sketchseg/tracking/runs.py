@@ -1,7 +1,8 @@
 """One training run logged as a finished MLflow run (:func:`log_training_run`).
 
 A training run logs:
-- params: the resolved configuration, flattened (``train.lr``, ``model.backbone.name``, ...);
+- params: the resolved configuration, flattened (``train.lr``, ``model.backbone.name``, ...), and
+  ``weights.weights`` / ``weights.activation``: what training started from and its activation (QuickGELU or GELU);
 - metrics per epoch (``history.json``, step = epoch): ``epoch/train_loss``, ``epoch/val_miou``, ``epoch/val_acc_p``,
   ``epoch/val_acc_s``, ``epoch/tau``, ``epoch/seconds``;
 - metrics per optimiser step (``steps.jsonl``, step = global step): ``step/tau``, ``step/loss``, ``step/lr``;
@@ -83,6 +84,13 @@ def _batches(items: list, size: int) -> Iterator[list]:
         yield items[start : start + size]
 
 
+def weights_params(train_dir: Path) -> dict[str, str]:
+    """What the run started from and with which activation (``train_metrics.json``), as MLflow params."""
+    path = train_dir / "train_metrics.json"
+    summary = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return {k: str(summary[k])[:6000] for k in ("weights", "activation") if summary.get(k)}
+
+
 def log_training_run(
     config: dict[str, Any],
     *,
@@ -122,6 +130,7 @@ def log_training_run(
         run_tags = {"sketchseg.train_dir": str(train_dir.resolve())}
         run_tags |= {f"sketchseg.evaluated_on.{k}": str(v) for k, v in flatten(evaluated_on).items()}
         params = [Param(k, v) for k, v in config_params(config).items()]
+        params += [Param(f"weights.{k}", v) for k, v in weights_params(train_dir).items()]
         for chunk in _batches(params, 100):
             client.log_batch(run_id, params=chunk)
         for chunk in _batches(metrics, 1000):

@@ -37,7 +37,7 @@ from PIL import Image
 from sketchseg.config import Config, flatten
 from sketchseg.errors import CheckpointError, ConfigError
 from sketchseg.io_utils import atomic_file, file_sha256
-from sketchseg.model.backbone import Backbone
+from sketchseg.model.backbone import Backbone, uses_quick_gelu
 from sketchseg.model.checkpoint import load_model, save_checkpoint
 from sketchseg.model.config import BackboneConfig
 from sketchseg.model.finetune import center_patch_filters, keep_filters_centred, trainable_parameters
@@ -456,6 +456,8 @@ def train(
             "last_val_miou": history[-1]["val_miou"] if history else None,
             "initial_val_miou": initial_val,
             "world_size": world,
+            "weights": model.origin,  # what training started from, its activation included
+            "activation": "QuickGELU" if uses_quick_gelu(model.clip) else "GELU",
         }
         _write_json(out / "train_metrics.json", summary)
     dist_utils.destroy_distributed()
