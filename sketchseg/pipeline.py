@@ -223,6 +223,28 @@ def write_timing(stage: str, started: float, seconds: float, details: dict[str, 
     return path
 
 
+def timings_line(folder: Path = TIMINGS_DIR) -> str:
+    """Each stage's time from ``data/timings`` (of its last run), in pipeline order, as one line."""
+    from sketchseg.progress import duration
+
+    parts = []
+    for stage in STAGES:
+        path = folder / f"{stage}.json"
+        if path.is_file():
+            record = json.loads(path.read_text(encoding="utf-8"))
+            steps = f", {record['steps']} steps" if record.get("steps") else ""
+            parts.append(f"{stage} {duration(record['seconds'])}{steps}")
+    return "stage times (data/timings/): " + ("; ".join(parts) if parts else "none recorded")
+
+
+def summary(eval_out: Path = Path("data/eval")) -> str:
+    """What `make pipeline` ends with: the results table and the stage times."""
+    table = eval_out / "table.md"
+    missing = f"(no {table}: the train stage has not run)"
+    body = table.read_text(encoding="utf-8").rstrip() if table.is_file() else missing
+    return f"\n== results ({table}) ==\n\n{body}\n\n{timings_line()}"
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("stage", choices=STAGES)
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
@@ -252,3 +274,7 @@ def run(args: argparse.Namespace) -> int:
         details = stage_train(cfg, args.params, args.set)
     write_timing(args.stage, started, time.perf_counter() - t0, details)
     return 0
+
+
+if __name__ == "__main__":  # `python -m sketchseg.pipeline`: the summary `make pipeline` prints
+    print(summary())

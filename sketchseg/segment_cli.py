@@ -26,7 +26,6 @@ import json
 import os
 import re
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -144,8 +143,6 @@ def write_outputs(seg, stem: str, out: Path, weights: str) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from sketchseg.model.config import BackboneConfig, ModelConfig
     from sketchseg.model.image import load_input
     from sketchseg.model.segmenter import Segmenter, normalise_categories
@@ -189,7 +186,9 @@ def run(args: argparse.Namespace) -> int:
         caption=args.caption,
         threshold=threshold,
     )
-    bar = tqdm(total=len(stems), desc="segment", unit="sketch", disable=len(stems) < 2, file=sys.stderr)
+    from sketchseg.progress import progress
+
+    bar = progress(total=len(stems), desc="segment", unit="sketch", enabled=len(stems) >= 2)
     for stem, seg in zip(stems, results, strict=True):
         write_outputs(seg, stem, args.out, segmenter.weights)
         bar.update(1)
