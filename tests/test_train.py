@@ -14,16 +14,28 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from sketchseg.config import Config
+from sketchseg.cli import main
+from sketchseg.config import Config, load_config
+from sketchseg.data.shards import make_dataset
 from sketchseg.errors import CheckpointError
-from sketchseg.model.checkpoint import read_checkpoint
+from sketchseg.eval.evaluate import evaluate_model, samples_from_shards
+from sketchseg.model.checkpoint import load_model, read_checkpoint
 from sketchseg.model.config import BackboneConfig, ModelConfig
 from sketchseg.model.finetune import trainable_parameters
 from sketchseg.model.network import SketchSegModel
 from sketchseg.train.cli import launch
+from sketchseg.train.distributed import seed_everything
 from sketchseg.train.losses import LossConfig
 from sketchseg.train.step import TwoLevelStep
-from sketchseg.train.trainer import _rng_state, _set_rng_state, check_resumable, config_changes, foundation_digest
+from sketchseg.train.trainer import (
+    _rng_state,
+    _set_rng_state,
+    check_resumable,
+    config_changes,
+    foundation_digest,
+    initial_model,
+    train_transform,
+)
 from tests.conftest import run_cli
 
 
@@ -130,8 +142,27 @@ def test_resumed_run_equals_uninterrupted_run(tiny_data: dict, tmp_path: Path) -
     assert res.returncode == 0 and "--resume: no checkpoint at" in res.stderr
 
 
+def heldout_loss(model: SketchSegModel, shards: Path) -> float:
+    """The training objective on every validation sketch (eval mode, no flips), in batches of 10."""
+    model.eval()
+    step = TwoLevelStep(model, LossConfig())
+    samples = make_dataset(shards, "val", shuffle=False, seed=0)
+    rows = [train_transform(s, model.image_size, flip=False, seed=0, epoch=0) for s in samples]
+    losses = []
+    with torch.no_grad():
+        for i in range(0, len(rows), 10):
+            batch = rows[i : i + 10]
+            x = torch.stack([torch.from_numpy(r["input"]) for r in batch])  # [B, 1, S, S]
+            losses.append(float(step(x, [r["caption"] for r in batch], [r["categories"] for r in batch])[0]))
+    return float(np.mean(losses))
+
+
 @pytest.mark.slow
 def test_short_training_lowers_loss_and_beats_untrained_model(tmp_path: Path) -> None:
+    """Four epochs of full fine-tuning on 240 synthetic sketches. Margins measured over 6 seed pairs (data seeds 1, 2
+    x model and train seeds 3, 0, 7): train loss fell 0.075-0.142 from the first epoch to the last, and the held-out
+    loss of the last model stayed 0.21-0.50 under the untrained model's. Validation mIoU is not compared: after the
+    last epoch it ranged from 0.020 below to 0.019 above the untrained model's (random backbone, 30 sketches)."""
     root, prepared, shards = tmp_path / "syn", tmp_path / "prep", tmp_path / "shards"
     for args in (
         ["data", "synth", "--out", str(root), "--participants", "8", "--per-participant", "30", "--seed", "1",
@@ -139,21 +170,33 @@ def test_short_training_lowers_loss_and_beats_untrained_model(tmp_path: Path) ->
         ["data", "prepare", "--root", str(root), "--out", str(prepared)],
         ["data", "shards", "--root", str(root), "--splits", str(prepared / "splits.json"), "--out", str(shards)],
     ):  # fmt: skip
-        res = run_cli(*args)
-        assert res.returncode == 0, res.stderr
+        assert main(args) == 0
     params = write_params(tmp_path / "p.yaml", shards, tmp_path / "out", epochs=4, batch_size=8, lr=0.002,
                           warmup_steps=3, val_max_sketches=30, threads=2)  # fmt: skip
     text = yaml.safe_load(params.read_text())
     text["model"]["finetune"] = "full"
     params.write_text(yaml.safe_dump(text))
-    res = run_cli("train", "--params", str(params))
-    assert res.returncode == 0, res.stderr
+    summary = launch(params, nproc=1)
     history = json.loads((tmp_path / "out" / "history.json").read_text())
-    summary = json.loads((tmp_path / "out" / "train_metrics.json").read_text())
-    assert history[-1]["train_loss"] < history[0]["train_loss"]
-    assert summary["best_val_miou"] > summary["initial_val_miou"] + 0.005
-    taus = [r["tau"] for r in steps(tmp_path / "out")]
-    assert len(set(taus)) > 1  # τ is learned: it moves every step
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4]
+    assert history[-1]["train_loss"] < history[0]["train_loss"] - 0.04
+    # the untrained model, rebuilt as the trainer built it: its validation mIoU is the one the trainer measured
+    cfg = load_config(params)
+    seed_everything(cfg.train.seed)
+    untrained = initial_model(cfg, None)
+    val = samples_from_shards(shards, "val", cfg.train.val_max_sketches)
+    assert evaluate_model(untrained, val, sweep=False).summary["miou"] == pytest.approx(summary["initial_val_miou"])
+    trained = load_model(tmp_path / "out" / "models" / "last.pt")
+    assert heldout_loss(trained, shards) < heldout_loss(untrained, shards) - 0.1
+    # τ is learned: it moves at every step while the learning rate is at least 20 % of its peak (in the cosine tail
+    # an update can fall below float32's resolution of τ: seen from 8.5 % of the peak down)
+    rows = steps(tmp_path / "out")
+    assert len(rows) == 72
+    assert rows[0]["tau"] != cfg.model.threshold_init
+    peak = max(r["lr"] for r in rows)
+    checked = [(a, b) for a, b in zip(rows[:-1], rows[1:], strict=True) if a["lr"] >= 0.2 * peak]  # lr of step b
+    assert len(checked) >= 0.6 * len(rows)
+    assert all(a["tau"] != b["tau"] for a, b in checked), [b["step"] for a, b in checked if a["tau"] == b["tau"]]
 
 
 def filter_means(model_file: Path) -> float:
