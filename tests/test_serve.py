@@ -455,6 +455,46 @@ def test_default_weights_are_the_pipelines_checkpoint_when_present(tmp_path: Pat
         WeightsChoice(pretrained="openai")
 
 
+def test_pyfunc_model_takes_the_servers_inputs_and_agrees_with_it(
+    server: str, checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pandas as pd
+
+    from sketchseg.tracking import registry, store
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = store.client_for(uri)
+    run = client.create_run(store.ensure_experiment(client, "serve"))
+    client.set_terminated(run.info.run_id)
+    registry.register_checkpoint(checkpoint, run_id=run.info.run_id, test_miou=0.3, uri=uri)
+    bodies = [
+        {"image": png_b64(SCENE.raster(256))},
+        *(VECTOR_BODIES[kind](SCENE.strokes) for kind in ("strokes", "stroke3", "svg")),
+    ]
+    frame = pd.DataFrame([{**body, "categories": SCENE.categories} for body in bodies])
+    model = registry.load_champion(uri=uri)  # the pyfunc model, as `mlflow models serve` runs it
+    out = model.predict(frame)
+    for body, (_, row) in zip(bodies, out.iterrows(), strict=True):
+        status, answer = post(f"{server}/v1/segment", {**body, "categories": SCENE.categories})
+        assert status == 200, answer
+        assert np.array_equal(decode_labels(row["labels"]), decode_labels(answer["labels_png"]))
+        assert list(row["categories"]) == answer["categories"] and row["shares"] == pytest.approx(answer["shares"])
+        if answer["stroke_labels"] is None:
+            assert row["stroke_labels"] is None
+        else:
+            assert [s["index"] + 1 for s in row["stroke_labels"]] == [s["index"] for s in answer["stroke_labels"]]
+    with pytest.raises(InputError, match="row 0: give exactly one of image, strokes, stroke3, svg"):
+        model.predict(pd.DataFrame([{**bodies[1], "svg": bodies[3]["svg"], "categories": "a"}]))
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # sketchseg serve --registry models:/sketchseg@champion
+    segmenter, weights = load_segmenter(WeightsChoice(registry="models:/sketchseg@champion"), batch_size=4)
+    assert weights.startswith("models:/sketchseg@champion: checkpoint ") and segmenter.batch_size == 4
+    expected = Segmenter.from_checkpoint(checkpoint).segment(SCENE.raster(256), categories=SCENE.categories)
+    assert np.array_equal(segmenter.segment(SCENE.raster(256), categories=SCENE.categories).labels, expected.labels)
+    with pytest.raises(InputError, match="models:/sketchseg@nobody: cannot load it"):
+        load_segmenter(WeightsChoice(registry="models:/sketchseg@nobody"))
+
+
 def test_serve_binds_loopback_by_default() -> None:
     from sketchseg.cli import build_parser
 

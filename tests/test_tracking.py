@@ -245,7 +245,7 @@ def test_registry_round_trip_and_champion_alias(
     path = fixtures_dir / "sketch_1.png"
     image = pyfunc.encode_image_file(path)
     out = model.predict(pd.DataFrame({"image": [image, image], "categories": ["giraffe, zebra, grass", ["cloud"]]}))
-    assert list(out.columns) == ["labels", "categories", "shares"] and len(out) == 2
+    assert list(out.columns) == ["labels", "categories", "shares", "stroke_labels"] and len(out) == 2
     strokes = load_sketch(path).strokes
     labels = pyfunc.decode_labels(out["labels"][0])
     assert labels.shape == strokes.shape
@@ -256,7 +256,7 @@ def test_registry_round_trip_and_champion_alias(
     one = pyfunc.decode_labels(out["labels"][1])
     assert set(np.unique(one)) == {-1, 0} and out["shares"][1] == {"cloud": 1.0}
 
-    with pytest.raises(InputError, match="row 0: 'image' is not a base64"):
+    with pytest.raises(InputError, match="row 0: image: not valid base64"):
         model.predict(pd.DataFrame({"image": ["not base64!"], "categories": ["tree"]}))
 
 

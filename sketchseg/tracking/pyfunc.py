@@ -1,12 +1,16 @@
 """The MLflow pyfunc model ``sketchseg``: :class:`SketchsegPyfunc`, whose artifact ``checkpoint`` is a sketchseg
 checkpoint file, and what it is logged with (signature, input example, pinned requirements, bundled code).
 
-Input: a DataFrame with the columns ``image`` (a PNG file as a base64 string) and ``categories`` (a comma-separated
-string, or a list of strings); :func:`parse_input` reads it. Output, one row per input row: ``labels`` (base64
-string of an 8-bit grayscale PNG the size of the sketch: 0 on background pixels, ``k`` on stroke pixels labelled
-``categories[k - 1]``), ``categories`` (the cleaned list the label values index) and ``shares`` (category ->
-fraction of stroke pixels). :func:`decode_labels` turns ``labels`` back into the int16 map of
-:class:`sketchseg.model.segmenter.Segmentation` (-1 on background).
+Input: a DataFrame with ``categories`` (a comma-separated string, or a list of strings) and, per row, exactly one
+sketch column, the inputs `sketchseg serve` accepts: ``image`` (a PNG or JPEG file as a base64 string), ``strokes``
+(absolute ``[x, y]`` point lists per stroke), ``stroke3`` (``[dx, dy, pen]`` rows) or ``svg`` (an SVG document), with
+``width``/``height`` optional for strokes and stroke-3; :func:`parse_input` reads it through the server's decoder
+(:func:`sketchseg.serve.inputs.decode_sketch`). Output, one row per input row: ``labels`` (base64 string of an 8-bit
+grayscale PNG the size of the sketch: 0 on background pixels, ``k`` on stroke pixels labelled ``categories[k - 1]``),
+``categories`` (the cleaned list the label values index), ``shares`` (category -> fraction of stroke pixels) and
+``stroke_labels`` (vector input: ``{label, index, confidence, pixels}`` per stroke in input order, ``index``
+0-based as in :class:`~sketchseg.model.stroke_labels.StrokeLabel`; None for an image). :func:`decode_labels` turns
+``labels`` back into the int16 map of :class:`sketchseg.model.segmenter.Segmentation` (-1 on background).
 
 The model carries a copy of the sketchseg package (:func:`code_paths`), so it loads and serves
 (`mlflow models serve`) where sketchseg is not installed.
@@ -29,8 +33,9 @@ if TYPE_CHECKING:
     from sketchseg.model.image import Sketch
 
 MAX_CATEGORIES = 255  # label values fit one 8-bit PNG channel (0 = background)
-INPUT_COLUMNS = ("image", "categories")
-OUTPUT_COLUMNS = ("labels", "categories", "shares")
+SKETCH_COLUMNS = ("image", "strokes", "stroke3", "svg")  # exactly one per row
+INPUT_COLUMNS = (*SKETCH_COLUMNS, "width", "height", "categories")
+OUTPUT_COLUMNS = ("labels", "categories", "shares", "stroke_labels")
 
 
 def encode_png(gray: np.ndarray) -> str:
@@ -62,28 +67,20 @@ def decode_labels(text: str) -> np.ndarray:
         return np.asarray(img, dtype=np.int16) - 1
 
 
-def _decode_image(value: Any, row: int) -> Sketch:
-    """One ``image`` cell (base64 string of an image file, or its bytes) -> :class:`Sketch`."""
-    from PIL import Image, UnidentifiedImageError
+def _cell(value: Any) -> Any:
+    """A DataFrame cell, None for a missing one (None or NaN); arrays as lists."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return value.tolist() if isinstance(value, np.ndarray) else value
 
-    from sketchseg.model.image import _to_gray, sketch_from_array
 
-    if isinstance(value, str):
-        try:
-            data = base64.b64decode(value, validate=True)
-        except ValueError:
-            raise InputError(f"row {row}: 'image' is not a base64 string of a PNG file") from None
-    elif isinstance(value, bytes | bytearray):
-        data = bytes(value)
-    else:
-        raise InputError(f"row {row}: 'image' must be a base64 string of a PNG file, got {type(value).__name__}")
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()
-            gray = _to_gray(img)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise InputError(f"row {row}: 'image' is not a readable image ({exc})") from None
-    return sketch_from_array(gray, source=f"row {row}")
+def _decode_sketch(row: dict[str, Any], index: int) -> Sketch:
+    """One row's sketch column(s) -> :class:`Sketch` (rasterised for vector input), through the server's decoder."""
+    from sketchseg.model.segmenter import as_sketch
+    from sketchseg.serve.inputs import decode_sketch
+
+    fields = {k: _cell(row.get(k)) for k in (*SKETCH_COLUMNS, "width", "height")}
+    return as_sketch(decode_sketch(**fields, where=f"row {index}"))
 
 
 def _decode_categories(value: Any, row: int) -> str | list[str]:
@@ -103,13 +100,14 @@ def parse_input(model_input: Any) -> list[tuple[Sketch, str | list[str]]]:
     Raises InputError naming the row and the column at fault."""
     if not isinstance(model_input, pd.DataFrame):
         model_input = pd.DataFrame(model_input)
-    missing = set(INPUT_COLUMNS) - set(model_input.columns)
-    if missing:
-        raise InputError(f"input is missing the column(s) {sorted(missing)}; expected 'image' and 'categories'")
-    return [
-        (_decode_image(image, row), _decode_categories(categories, row))
-        for row, (image, categories) in enumerate(zip(model_input["image"], model_input["categories"], strict=True))
-    ]
+    columns = set(model_input.columns)
+    if "categories" not in columns or not columns & set(SKETCH_COLUMNS):
+        raise InputError(
+            f"input has the column(s) {sorted(map(str, columns))}; expected 'categories' and one of "
+            f"{', '.join(SKETCH_COLUMNS)}"
+        )
+    rows = model_input.to_dict(orient="records")
+    return [(_decode_sketch(row, i), _decode_categories(row["categories"], i)) for i, row in enumerate(rows)]
 
 
 class SketchsegPyfunc(mlflow.pyfunc.PythonModel):
@@ -132,28 +130,48 @@ class SketchsegPyfunc(mlflow.pyfunc.PythonModel):
         self._segmenter = Segmenter.from_checkpoint(context.artifacts["checkpoint"])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        """DataFrame (image, categories) -> DataFrame (labels, categories, shares), one row per sketch."""
+        """DataFrame (a sketch column, categories) -> DataFrame (labels, categories, shares, stroke_labels), one row
+        per sketch."""
         if self._segmenter is None:
             self.load_context(context)
         rows = []
         for sketch, categories in parse_input(model_input):
             seg = self._segmenter.segment(sketch, categories=categories)
-            rows.append({"labels": encode_labels(seg.labels), "categories": seg.categories, "shares": seg.shares})
+            strokes = None if seg.stroke_labels is None else [s.to_dict() for s in seg.stroke_labels]
+            rows.append(
+                {
+                    "labels": encode_labels(seg.labels),
+                    "categories": seg.categories,
+                    "shares": seg.shares,
+                    "stroke_labels": strokes,
+                }
+            )
         return pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS))
 
 
 def model_signature():
-    """The model's signature: (image: string, categories: any) -> (labels: string, categories: [string],
-    shares: {string: double})."""
+    """The model's signature: (image | strokes | stroke3 | svg, optional width and height, categories) -> (labels:
+    string, categories: [string], shares: {string: double}, stroke_labels: any)."""
     from mlflow.models import ModelSignature
     from mlflow.types.schema import AnyType, Array, ColSpec, DataType, Map, Schema
 
-    inputs = Schema([ColSpec(DataType.string, "image"), ColSpec(AnyType(), "categories")])
+    inputs = Schema(
+        [
+            ColSpec(DataType.string, "image", required=False),
+            ColSpec(AnyType(), "strokes", required=False),
+            ColSpec(AnyType(), "stroke3", required=False),
+            ColSpec(DataType.string, "svg", required=False),
+            ColSpec(AnyType(), "width", required=False),  # ints or floats
+            ColSpec(AnyType(), "height", required=False),
+            ColSpec(AnyType(), "categories"),
+        ]
+    )
     outputs = Schema(
         [
             ColSpec(DataType.string, "labels"),
             ColSpec(Array(DataType.string), "categories"),
             ColSpec(Map(DataType.double), "shares"),
+            ColSpec(AnyType(), "stroke_labels", required=False),
         ]
     )
     return ModelSignature(inputs=inputs, outputs=outputs)
