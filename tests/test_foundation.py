@@ -68,17 +68,26 @@ def test_trained_foundation_reloads_identically_and_reports(tiny_data: dict, tmp
     assert all(torch.equal(saved[k], second[k]) for k in saved)
 
 
-def test_pretrained_mode_round_trips_a_local_weights_file(tiny_data: dict, tmp_path: Path) -> None:
+def test_pretrained_mode_round_trips_a_local_weights_file_and_quick_gelu(tiny_data: dict, tmp_path: Path) -> None:
+    """One build (the zero-shot report is its slow part): the weights file's tensors and the forced QuickGELU both
+    survive the local-dir format."""
     source = load_backbone(BackboneConfig(name="sketchseg-test", seed=7)).clip
     weights = tmp_path / "w.pt"
     torch.save(source.state_dict(), weights)
-    cfg = cfg_for(mode="pretrained", backbone={"name": "sketchseg-test", "pretrained": str(weights)})
+    backbone = {"name": "sketchseg-test", "pretrained": str(weights), "force_quick_gelu": True}
     out = tmp_path / "f"
-    report = build_foundation(cfg, data_root=tiny_data["root"], out=out, progress=False)
+    report = build_foundation(cfg_for(mode="pretrained", backbone=backbone), data_root=tiny_data["root"], out=out,
+                              progress=False)  # fmt: skip
     assert "local weights file" in report["weights"] and "training" not in report
+    assert report["activation"] == "QuickGELU"
     saved = load_file(str(out / "open_clip_model.safetensors"))
+    assert set(saved) == set(source.state_dict())
     for name, tensor in source.state_dict().items():
         assert torch.equal(saved[name], tensor), name
+    assert json.loads((out / "open_clip_config.json").read_text())["model_cfg"]["quick_gelu"] is True
+    reloaded = load_backbone(BackboneConfig(name=f"local-dir:{out}")).clip
+    assert type(reloaded.visual.transformer.resblocks[0].mlp.gelu).__name__ == "QuickGELU"
+    assert all(torch.equal(reloaded.state_dict()[k], v) for k, v in saved.items())
 
 
 def test_contrastive_training_lowers_both_losses(tiny_data: dict) -> None:
@@ -227,12 +236,3 @@ def test_bad_inputs(tiny_data: dict, tmp_path: Path) -> None:
         cfg_for(mosaics_per_step=-1)
     with pytest.raises(ConfigError, match="foundation.render='photo': choose sketch or clipart"):
         cfg_for(render="photo")
-
-
-def test_quick_gelu_survives_the_local_dir_format(tiny_data: dict, tmp_path: Path) -> None:
-    cfg = cfg_for(mode="pretrained", backbone={"name": "sketchseg-test", "force_quick_gelu": True})
-    out = tmp_path / "f"
-    build_foundation(cfg, data_root=tiny_data["root"], out=out, progress=False)
-    assert json.loads((out / "open_clip_config.json").read_text())["model_cfg"]["quick_gelu"] is True
-    reloaded = load_backbone(BackboneConfig(name=f"local-dir:{out}")).clip
-    assert type(reloaded.visual.transformer.resblocks[0].mlp.gelu).__name__ == "QuickGELU"
