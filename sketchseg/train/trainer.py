@@ -26,6 +26,7 @@ import math
 import os
 import random
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -138,10 +139,23 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def canonical(obj: Any) -> Any:
+    """``obj`` with its containers rebuilt and every string interned. Pickle writes one copy of an object and refers
+    back to it, so a checkpoint's bytes depend on which equal strings happen to be the same object; the strings a
+    resumed run read back from its checkpoint (optimiser keys, history) are not the ones an uninterrupted run has."""
+    if isinstance(obj, str):
+        return sys.intern(obj)
+    if isinstance(obj, dict):
+        return {canonical(k): canonical(v) for k, v in obj.items()}
+    if type(obj) in (list, tuple):
+        return type(obj)(canonical(v) for v in obj)
+    return obj
+
+
 def _save_atomic(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(obj, tmp)
+    torch.save(canonical(obj), tmp)  # the same state gives the same bytes, resumed or not
     os.replace(tmp, path)
 
 
@@ -456,6 +470,11 @@ def train(
             "last_val_miou": history[-1]["val_miou"] if history else None,
             "initial_val_miou": initial_val,
             "world_size": world,
+            # what train.precision "auto" and train.nproc 0 resolved to on this machine
+            "device": ctx.device.type,
+            "precision": "bf16" if use_bf16 else "fp32",
+            "batch_size": tc.batch_size,  # per process
+            "global_batch": global_batch * tc.grad_accum,  # sketches per optimiser step
             "weights": model.origin,  # what training started from, its activation included
             "activation": "QuickGELU" if uses_quick_gelu(model.clip) else "GELU",
         }
