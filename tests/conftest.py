@@ -73,7 +73,10 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
 
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A small synthetic dataset, prepared and sharded through the real commands: {root, prepared, shards}."""
+    """A small synthetic dataset, prepared and sharded through the real commands (in this process: no interpreter
+    start-ups): {root, prepared, shards}."""
+    from sketchseg.cli import main
+
     base = tmp_path_factory.mktemp("tiny_data")
     root, prepared, shards = base / "synthetic", base / "prepared", base / "shards"
     steps = [
@@ -83,6 +86,5 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ["data", "shards", "--root", str(root), "--splits", str(prepared / "splits.json"), "--out", str(shards)],
     ]  # fmt: skip
     for args in steps:
-        res = run_cli(*args)
-        assert res.returncode == 0, res.stderr
+        assert main(args) == 0, args
     return {"root": root, "prepared": prepared, "shards": shards}

@@ -62,6 +62,15 @@ def steps(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
 
 
+def train_here(capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture, *args: str) -> tuple[int, str]:
+    """`sketchseg train ARGS` in this process (no interpreter start-up): its exit code, and its stderr with the
+    warnings it logged."""
+    capsys.readouterr()
+    caplog.clear()
+    code = main(["train", *args])
+    return code, capsys.readouterr().err + caplog.text
+
+
 @pytest.mark.slow
 def test_two_gloo_processes_equal_one_process_with_double_batch(tiny_data: dict, tmp_path: Path) -> None:
     common = {"max_steps_per_epoch": 2, "flip": True}
@@ -71,8 +80,7 @@ def test_two_gloo_processes_equal_one_process_with_double_batch(tiny_data: dict,
         text = yaml.safe_load(params.read_text())
         text["model"]["prompt_dropout"] = 0.0  # dropout streams differ per process by design
         params.write_text(yaml.safe_dump(text))
-    res1 = run_cli("train", "--params", str(one), "--nproc", "1")
-    assert res1.returncode == 0, res1.stderr
+    assert main(["train", "--params", str(one), "--nproc", "1"]) == 0  # in this process
     res2 = run_cli("train", "--params", str(two), "--nproc", "2")
     assert res2.returncode == 0, res2.stderr
     s1, s2 = steps(tmp_path / "one"), steps(tmp_path / "two")
@@ -91,18 +99,20 @@ def test_two_gloo_processes_equal_one_process_with_double_batch(tiny_data: dict,
 
 
 @pytest.mark.slow
-def test_resumed_run_equals_uninterrupted_run(tiny_data: dict, tmp_path: Path) -> None:
+def test_resumed_run_equals_uninterrupted_run(
+    tiny_data: dict, tmp_path: Path, capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture
+) -> None:
     params = write_params(tmp_path / "p.yaml", tiny_data["shards"], tmp_path / "full", epochs=2, max_steps_per_epoch=2)
-    res = run_cli("train", "--params", str(params))
-    assert res.returncode == 0, res.stderr
+    code, err = train_here(capsys, caplog, "--params", str(params))
+    assert code == 0, err
     # A run killed right after epoch 1's checkpoint: its folder holds what that checkpoint wrote, nothing later.
     part = tmp_path / "part"
     (part / "checkpoints").mkdir(parents=True)
     shutil.copy(tmp_path / "full" / "checkpoints" / "epoch-001.pt", part / "checkpoints" / "last.pt")
     lines = (tmp_path / "full" / "steps.jsonl").read_text().splitlines()
     (part / "steps.jsonl").write_text("\n".join(lines[:2]) + "\n")
-    res = run_cli("train", "--params", str(params), "--out", str(part), "--resume")
-    assert res.returncode == 0, res.stderr
+    code, err = train_here(capsys, caplog, "--params", str(params), "--out", str(part), "--resume")
+    assert code == 0, err
     a = trainable_state(tmp_path / "full" / "models" / "last.pt")
     b = trainable_state(part / "models" / "last.pt")
     assert len(a) > 10
@@ -115,31 +125,31 @@ def test_resumed_run_equals_uninterrupted_run(tiny_data: dict, tmp_path: Path) -
     history = json.loads((part / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2]
     # resuming a finished run does nothing more
-    res = run_cli("train", "--params", str(params), "--out", str(part), "--resume")
-    assert res.returncode == 0, res.stderr
+    code, err = train_here(capsys, caplog, "--params", str(params), "--out", str(part), "--resume")
+    assert code == 0, err
     assert len(steps(part)) == 4
     # a changed training parameter is refused before anything is written; a longer run is allowed
     before = (part / "checkpoints" / "last.pt").read_bytes()
     changed = write_params(tmp_path / "lr.yaml", tiny_data["shards"], part, epochs=2, max_steps_per_epoch=2, lr=0.02)
-    res = run_cli("train", "--params", str(changed), "--resume")
-    assert res.returncode == 2, res.stderr
-    assert "cannot resume, parameters changed since the checkpoint (train.lr: 0.01 -> 0.02)" in res.stderr
+    code, err = train_here(capsys, caplog, "--params", str(changed), "--resume")
+    assert code == 2, err
+    assert "cannot resume, parameters changed since the checkpoint (train.lr: 0.01 -> 0.02)" in err
     assert (part / "checkpoints" / "last.pt").read_bytes() == before and len(steps(part)) == 4
     longer = write_params(tmp_path / "long.yaml", tiny_data["shards"], part, epochs=3, max_steps_per_epoch=2)
-    res = run_cli("train", "--params", str(longer), "--resume")
-    assert res.returncode == 0, res.stderr
-    assert "train.epochs changed 2 -> 3" in res.stderr
+    code, err = train_here(capsys, caplog, "--params", str(longer), "--resume")
+    assert code == 0, err
+    assert "train.epochs changed 2 -> 3" in err
     assert [s["step"] for s in steps(part)] == [1, 2, 3, 4, 5, 6]
     # --resume where no checkpoint exists says so, and starts afresh without keeping the folder's stale step log
     stale = tmp_path / "stale"
     stale.mkdir()
     (stale / "steps.jsonl").write_text('{"step": 99, "loss": 0.0}\n')
-    res = run_cli("train", "--params", str(params), "--out", str(stale), "--resume")
-    assert res.returncode == 0, res.stderr
-    assert f"no checkpoint at {stale / 'checkpoints' / 'last.pt'}" in res.stderr
+    code, err = train_here(capsys, caplog, "--params", str(params), "--out", str(stale), "--resume")
+    assert code == 0, err
+    assert f"no checkpoint at {stale / 'checkpoints' / 'last.pt'}" in err
     assert [s["step"] for s in steps(stale)] == [1, 2, 3, 4]
-    res = run_cli("train", "--params", str(params), "--out", str(tmp_path / "typo"), "--resume")
-    assert res.returncode == 0 and "--resume: no checkpoint at" in res.stderr
+    code, err = train_here(capsys, caplog, "--params", str(params), "--out", str(tmp_path / "typo"), "--resume")
+    assert code == 0 and "--resume: no checkpoint at" in err
 
 
 def heldout_loss(model: SketchSegModel, shards: Path) -> float:
@@ -215,8 +225,7 @@ def test_full_finetuning_keeps_patch_filters_zero_mean_when_asked(tiny_data: dic
         text = yaml.safe_load(params.read_text())
         text["model"]["finetune"] = "full"
         params.write_text(yaml.safe_dump(text))
-        res = run_cli("train", "--params", str(params), "--nproc", "1")
-        assert res.returncode == 0, res.stderr
+        assert main(["train", "--params", str(params), "--nproc", "1"]) == 0  # in this process
         runs[name] = filter_means(tmp_path / name / "models" / "last.pt")
     assert runs["centred"] < 1e-6
     assert runs["auto"] > 1e-3
