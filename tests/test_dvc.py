@@ -21,8 +21,10 @@ BIN = Path(sys.executable).parent
 
 
 def sh(*cmd: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``cmd`` in the copy ``cwd``; its own sketchseg/ and flows/ are imported (PYTHONPATH), not the editable
+    install's, so the stages run the code that was copied."""
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1", "OMP_NUM_THREADS": "1",
-           **(env or {})}  # fmt: skip
+           "PYTHONPATH": str(cwd), **(env or {})}  # fmt: skip
     res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, f"{cmd}: {res.stdout}\n{res.stderr}"
     return res
