@@ -67,6 +67,7 @@ bench: setup
 	$(PY) bench/captions.py
 	$(PY) bench/infer.py
 	$(PY) bench/train.py
+	$(PY) bench/serve.py
 
 lint: setup
 	$(PY) -m ruff check sketchseg tests bench flows

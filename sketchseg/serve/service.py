@@ -64,9 +64,9 @@ class Prepared:
 
 
 def _png(img: Image.Image) -> str:
-    """A PIL image -> base64 PNG file."""
+    """A PIL image -> base64 PNG file (fast compression: half the encoding time, label maps compress well anyway)."""
     buf = io.BytesIO()
-    img.save(buf, format="PNG")
+    img.save(buf, format="PNG", compress_level=1)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
