@@ -17,10 +17,20 @@ export HF_HUB_OFFLINE := 1
 
 setup: $(STAMP)
 
-# Idempotent: reinstalls only when the lock file or pyproject.toml changed.
+# Idempotent: reinstalls only when the lock file or pyproject.toml changed. The lock goes in with uv (several times
+# faster than pip: parallel downloads, unpacking and bytecode compilation), or with pip when uv cannot be installed
+# or fails. uv ignores pip's configuration, so it gets the wheel folders and indexes pip is configured with
+# (tools/pip_sources.py: e.g. a machine's local copies of torch's CUDA wheels), none when pip names none.
+UV_VERSION := 0.13.9
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -r requirements.lock
+	if $(PY) -m pip install --isolated --disable-pip-version-check --quiet uv==$(UV_VERSION); then \
+	  $(VENV)/bin/uv pip install --quiet --python $(PY) --compile-bytecode --index-strategy unsafe-best-match \
+	    $$($(PY) tools/pip_sources.py $(PY)) -r requirements.lock \
+	  || { echo "uv failed: installing with pip"; $(PY) -m pip install --quiet -r requirements.lock; }; \
+	else \
+	  echo "uv not installable: installing with pip"; $(PY) -m pip install --quiet -r requirements.lock; \
+	fi
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
