@@ -40,9 +40,10 @@ def small_clone(base: Path) -> tuple[Path, dict[str, str]]:
 
 
 def start_repro(repo: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
-    """`dvc repro` in its own session (so that what it starts can be found), output into ``log``."""
+    """`dvc repro` in its own session (so that what it starts can be found), output into ``log``; the copy's own
+    sketchseg/ and flows/ run the stages (PYTHONPATH), as in tests/test_dvc.py."""
     full = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1", "OMP_NUM_THREADS": "1",
-            **env}  # fmt: skip
+            "PYTHONPATH": str(repo), **env}  # fmt: skip
     with open(log, "w") as fh:
         return subprocess.Popen(["dvc", "repro"], cwd=repo, env=full, stdout=fh, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # fmt: skip
