@@ -26,12 +26,14 @@ R = TypeVar("R")
 @dataclass
 class BatchStats:
     """What a :class:`Batcher` did: ``batches`` calls of the batch function over ``items`` items; ``recent``:
-    the sizes of the last batches (newest last); ``pending``: items submitted and not answered yet."""
+    the sizes of the last batches (newest last); ``pending``: items submitted and not answered yet; ``running``: items
+    of the batch the worker thread is computing now."""
 
     batches: int
     items: int
     recent: list[int]
     pending: int
+    running: int
     max_batch: int
     window_ms: float
 
@@ -56,6 +58,7 @@ class Batcher(Generic[T, R]):
         self._items = 0
         self._recent: deque[int] = deque(maxlen=256)
         self._pending = 0
+        self._running = 0
 
     async def start(self) -> None:
         """Start collecting (call on the event loop that will submit)."""
@@ -94,6 +97,7 @@ class Batcher(Generic[T, R]):
             items=self._items,
             recent=list(self._recent),
             pending=self._pending,
+            running=self._running,
             max_batch=self.max_batch,
             window_ms=self.window * 1000.0,
         )
@@ -140,10 +144,13 @@ class Batcher(Generic[T, R]):
             self._batches += 1
             self._items += len(batch)
             self._recent.append(len(batch))
+            self._running = len(batch)
             try:
                 results = await loop.run_in_executor(self._executor, self._run_safely, [item for item, _ in batch])
             except Exception as exc:  # the executor itself failed (shut down): answer, keep the loop alive
                 results = [exc] * len(batch)
+            finally:
+                self._running = 0
             for (_, future), result in zip(batch, results, strict=True):
                 if future.done():
                     continue

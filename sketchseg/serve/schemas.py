@@ -144,6 +144,7 @@ class Health(BaseModel):
     status: str = Field(description="ok")
     weights: str
     in_flight: int = Field(description="Segment requests accepted and not answered yet.")
+    segmenting: int = Field(description="Sketches in the model's worker thread right now.")
 
 
 class Limits(BaseModel):
@@ -165,6 +166,7 @@ class BatchInfo(BaseModel):
     items: int = Field(description="Sketches segmented so far.")
     recent: list[int] = Field(description="Sizes of the latest batches, newest last.")
     pending: int = Field(description="Sketches queued or being segmented now.")
+    running: int = Field(description="Sketches in the model's worker thread right now.")
 
 
 class ModelCard(BaseModel):

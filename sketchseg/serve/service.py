@@ -165,7 +165,8 @@ class SegmentService:
         )
 
     def health(self) -> Health:
-        return Health(status="ok", weights=self.weights, in_flight=self._in_flight)
+        running = self.batcher.stats().running
+        return Health(status="ok", weights=self.weights, in_flight=self._in_flight, segmenting=running)
 
     def examples(self) -> list[Example]:
         if self._examples is None:
