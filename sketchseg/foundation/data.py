@@ -107,6 +107,15 @@ class ContrastiveData:
         images = self.scene_images if len(self.scene_images) else self.object_images
         return int(images.shape[-1])
 
+    def object_captions(self) -> list[str]:
+        """Every caption of an isolated object or mosaic cell, category-major: ``OBJECT_TEMPLATES`` of each of
+        ``categories`` in turn ([C * T])."""
+        return [object_caption(t, c) for c in self.categories for t in OBJECT_TEMPLATES]
+
+    def texts(self) -> list[str]:
+        """Every text training can pair with an image: the scene captions, then :meth:`object_captions`."""
+        return [*self.scene_captions, *self.object_captions()]
+
     def summary(self) -> dict[str, int]:
         mosaics = 0 if self.mosaic_labels is None else len(self.mosaic_labels)
         return {"scenes": len(self.scene_captions), "object_images": len(self.object_labels),

@@ -15,6 +15,11 @@ stays at ln(batch) for hundreds of steps, measured). Recipe otherwise as measure
 betas (0.9, 0.98), weight decay 0.1, linear warm-up then cosine decay, gradient clipping 1.0, horizontal flips of
 global images, fp32.
 
+A step computes only what its losses read (bench/foundation.py): the rows of the token embedding the training texts
+use (:class:`~sketchseg.foundation.vocabulary.CompactVocabulary`), each distinct text once and in two text passes cut
+at their own lengths (captions, names), the scene token of global images and the v-v patches of mosaics in separate
+vision passes. Each of these gives the updates of computing everything (up to float rounding; tests).
+
 Training takes ``steps`` optimiser steps, so the same parameters give the same weights on any machine (same torch
 build and thread count). ``minutes`` optionally caps wall-clock time as well: the cosine schedule is then laid out
 over the number of steps that fit, re-estimated as training goes (:class:`StepBudget`), and the weights depend on the
@@ -33,7 +38,8 @@ import torch.nn.functional as F
 
 from sketchseg.config import FoundationConfig
 from sketchseg.errors import DataError
-from sketchseg.foundation.data import OBJECT_TEMPLATES, ContrastiveData, object_caption
+from sketchseg.foundation.data import OBJECT_TEMPLATES, ContrastiveData
+from sketchseg.foundation.vocabulary import CompactVocabulary
 from sketchseg.model.config import ModelConfig
 from sketchseg.model.encoder import SketchEncoder
 from sketchseg.model.finetune import center_patch_filters
@@ -57,6 +63,31 @@ def region_features(patches: torch.Tensor, region_index: torch.Tensor) -> torch.
     m, _, d = patches.shape
     cells = patches[:, region_index.flatten()].view(m, *region_index.shape, d)  # [M, R, P, D]
     return cells.mean(dim=2).reshape(-1, d)
+
+
+def text_forward_in_two(clip: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """:func:`text_forward` of tokens [N, L] in two passes, the shorter texts and the longer ones, split where the
+    two passes compute the fewest token positions (each pass is cut at its own longest text): the scene captions run
+    to ~25 tokens, the object and cell names to ~8. Rows in input order: [N, D]."""
+    lengths = tokens.argmax(dim=-1) + 1  # [N] up to the end-of-text token
+    order = torch.argsort(lengths, stable=True)  # [N] shortest first
+    ranked = lengths[order]
+    n = len(ranked)
+    # positions computed when the k shortest texts form the first pass: k * ranked[k - 1] + (n - k) * ranked[-1]
+    k = torch.arange(1, n + 1)
+    cost = k * ranked + (n - k) * ranked[-1]
+    split = int(cost.argmin()) + 1
+    if split >= n:
+        return text_forward(clip, tokens)
+    feats = torch.cat([text_forward(clip, tokens[order[:split]]), text_forward(clip, tokens[order[split:]])])
+    return feats[torch.argsort(order)]  # [N, D]
+
+
+def unique_text_forward(clip: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """:func:`text_forward_in_two` of tokens [N, L] with every distinct text computed once (the object and cell names
+    of a step repeat: 72 names drawn from 96 captions): [N, D] in input order."""
+    distinct, inverse = torch.unique(tokens, dim=0, return_inverse=True)  # [U, L], [N]
+    return text_forward_in_two(clip, distinct)[inverse]
 
 
 class StepBudget:
@@ -98,8 +129,7 @@ class _Sampler:
         self.data, self.gen = data, gen
         n_cat = len(data.categories)
         self.scene_tokens = tokenizer(data.scene_captions) if data.scene_captions else None  # [Ns, L]
-        captions = [object_caption(t, c) for c in data.categories for t in OBJECT_TEMPLATES]
-        self.object_tokens = tokenizer(captions).view(n_cat, len(OBJECT_TEMPLATES), -1)  # [C, T, L]
+        self.object_tokens = tokenizer(data.object_captions()).view(n_cat, len(OBJECT_TEMPLATES), -1)  # [C, T, L]
         self.by_category = [torch.nonzero(data.object_labels == c).flatten() for c in range(n_cat)]
         has_objects = len(data.object_labels) > 0
         self.n_obj = int(round(cfg.batch_size * cfg.objects_fraction)) if has_objects else 0
@@ -142,6 +172,25 @@ def train_clip(
     cfg: FoundationConfig,
     model_cfg: ModelConfig | None = None,
     progress: bool = True,
+    compact_vocabulary: bool = True,
+) -> dict:
+    """Contrastive training of both towers in place (:func:`_train_clip`). With ``compact_vocabulary`` only the
+    token-embedding rows of the tokens ``data``'s texts use are trained (:class:`CompactVocabulary`: the same
+    updates without the dense gradient, clipping and AdamW update of 6.3M parameters that never change but by weight
+    decay; bench/foundation.py measures both); the rows of other tokens keep their values."""
+    if not (compact_vocabulary and CompactVocabulary.supports(clip)):
+        return _train_clip(clip, tokenizer, data, cfg, model_cfg, progress)
+    with CompactVocabulary(clip, tokenizer, data.texts()) as vocabulary:
+        return _train_clip(clip, vocabulary.tokenize, data, cfg, model_cfg, progress)
+
+
+def _train_clip(
+    clip: torch.nn.Module,
+    tokenizer: object,
+    data: ContrastiveData,
+    cfg: FoundationConfig,
+    model_cfg: ModelConfig | None = None,
+    progress: bool = True,
 ) -> dict:
     """Contrastive training of both towers in place.
 
@@ -164,6 +213,11 @@ def train_clip(
         raise DataError(f"the mosaics were laid out for another patch grid than the model's {encoder.grid}")
     mean = torch.tensor(MEAN).view(1, 3, 1, 1)
     std = torch.tensor(STD).view(1, 3, 1, 1)
+
+    def normalise(gray: torch.Tensor) -> torch.Tensor:
+        """[B, 1, S, S] intensities in [0, 1] -> [B, 3, S, S] CLIP-normalised images."""
+        return (gray.expand(-1, 3, -1, -1) - mean) / std
+
     params = [p for p in clip.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
@@ -209,26 +263,25 @@ def train_clip(
         flip = torch.rand(len(glob), generator=gen) < 0.5
         glob[flip] = glob[flip].flip(-1)
         n_glob = len(glob)
-        batch = glob
         if sampler.n_mosaic:
             # mosaics are not flipped: a flip would swap the cells' names
             mosaic_images, mosaic_tokens = sampler.mosaics()
-            batch = torch.cat([glob, mosaic_images.float().div_(255.0).unsqueeze(1)])  # [G + M, 1, S, S]
-        x = (batch.expand(-1, 3, -1, -1) - mean) / std  # [B, 3, S, S]
         for group in opt.param_groups:
             group["lr"] = cfg.lr * lr_at(step, total, cfg.warmup_steps)
         scale = clip.logit_scale.exp()
-        feats = encoder(x, need_scene=True)
-        img_f = F.normalize(feats.scene[:n_glob], dim=-1)  # [G, D]
+        # global images need only the scene token, mosaics only the v-v patches: two passes, so that neither
+        # computes (forward and backward) the path the other needs
+        img_f = F.normalize(encoder(normalise(glob), need_scene=True).scene, dim=-1)  # [G, D]
         if sampler.n_mosaic:
             tokens.append(mosaic_tokens)
-        # one text pass for captions and cell names: one backward into the 49408-row token embedding, not two
-        text_f = F.normalize(text_forward(clip, torch.cat(tokens)), dim=-1)  # [G (+ 4M), D]
+        text_f = F.normalize(unique_text_forward(clip, torch.cat(tokens)), dim=-1)  # [G (+ 4M), D]
         txt_f = text_f[:n_glob]  # [G, D]
         loss = loss_fn(img_f, txt_f, scale)
         losses.append(float(loss.detach()))
         if sampler.n_mosaic:
-            reg_f = F.normalize(region_features(feats.patches[n_glob:], region_index), dim=-1)  # [4M, D]
+            mosaic_x = normalise(mosaic_images.float().div_(255.0).unsqueeze(1))  # [M, 3, S, S]
+            patches = encoder(mosaic_x, need_scene=False).patches  # [M, K, D]
+            reg_f = F.normalize(region_features(patches, region_index), dim=-1)  # [4M, D]
             name_f = text_f[n_glob:]  # [4M, D]
             region_loss = loss_fn(reg_f, name_f, scale)
             region_losses.append(float(region_loss.detach()))
