@@ -45,11 +45,12 @@ def grounding_images(sample: EvalSample) -> dict[str, list[np.ndarray]]:
 
 @torch.no_grad()
 def category_grounding(
-    model: SketchSegModel, samples: Sequence[EvalSample], progress: bool = False
+    model: SketchSegModel, samples: Sequence[EvalSample], progress: bool = False, batch_size: int = 16
 ) -> dict[str, dict[str, float | None] | int]:
     """Top-1 and mean cosine of the category token per image kind (module docstring), over the (sketch, category)
     pairs of ``samples`` with two or more categories. Returns {"pairs": N, kind: {"top1", "cosine"}} (None without
-    such a sketch)."""
+    such a sketch). ``batch_size`` sketches go through the encoder together: one pass for their whole sketches, one
+    category-level pass for every image of every kind of them."""
     from sketchseg.progress import progress as progress_bar
 
     model.eval()
@@ -58,19 +59,34 @@ def category_grounding(
     hits: dict[str, list[float]] = {k: [] for k in KINDS}
     cosines: dict[str, list[float]] = {k: [] for k in KINDS}
     chosen = [s for s in samples if len(s.vocabulary) >= 2]
-    for sample in progress_bar(chosen, desc="grounding", unit="sketch", enabled=progress, leave=False):
-        n = len(sample.vocabulary)
-        text = F.normalize(model.encode_categories(sample.vocabulary).float(), dim=-1)  # [C, D]
-        images = {k: model_input(v, model.image_size).to(device) for k, v in grounding_images(sample).items()}
-        feats = model.encode_sketch(images["whole"][:1], need_scene=False)
-        maps = model.category_maps(feats, text)  # [1, C, S, S]
-        masked, _ = model.masked_sketches(images["whole"][:1], maps)  # [1, C, S, S]
-        images["predicted"] = masked[0].unsqueeze(1)  # [C, 1, S, S]
-        for kind in KINDS:
-            token = model.category_tokens(images[kind], text.to(masked.dtype))[last]  # [C, D]
-            sim = F.normalize(token.float(), dim=-1) @ text.T  # [C, C]: row c = VCT_c against every category
-            hits[kind] += (sim.argmax(dim=1) == torch.arange(n, device=sim.device)).float().tolist()
-            cosines[kind] += sim.diagonal().tolist()
+    bar = progress_bar(total=len(chosen), desc="grounding", unit="sketch", enabled=progress, leave=False)
+    for start in range(0, len(chosen), batch_size):
+        chunk = chosen[start : start + batch_size]
+        texts = [F.normalize(model.encode_categories(s.vocabulary).float(), dim=-1) for s in chunk]  # [C_i, D]
+        images = [{k: model_input(v, model.image_size).to(device) for k, v in grounding_images(s).items()}
+                  for s in chunk]  # fmt: skip
+        whole = torch.cat([im["whole"][:1] for im in images])  # [B, 1, S, S]
+        feats = model.encode_sketch(whole, need_scene=False)
+        batch_images, batch_text = [], []
+        for i, (im, text) in enumerate(zip(images, texts, strict=True)):
+            one = type(feats)(scene=None, patches=feats.patches[i : i + 1], grid=feats.grid)
+            maps = model.category_maps(one, text)  # [1, C, S, S]
+            masked, _ = model.masked_sketches(whole[i : i + 1], maps)  # [1, C, S, S]
+            im["predicted"] = masked[0].unsqueeze(1)  # [C, 1, S, S]
+            batch_images += [im[kind] for kind in KINDS]
+            batch_text += [text.to(masked.dtype)] * len(KINDS)
+        tokens = model.category_tokens(torch.cat(batch_images), torch.cat(batch_text))[last]  # [sum 4 C_i, D]
+        offset = 0
+        for text in texts:
+            n = len(text)
+            for kind in KINDS:
+                token = tokens[offset : offset + n]  # [C, D]
+                offset += n
+                sim = F.normalize(token.float(), dim=-1) @ text.T  # [C, C]: row c = VCT_c against every category
+                hits[kind] += (sim.argmax(dim=1) == torch.arange(n, device=sim.device)).float().tolist()
+                cosines[kind] += sim.diagonal().tolist()
+        bar.update(len(chunk))
+    bar.close()
     out: dict[str, dict[str, float | None] | int] = {"pairs": len(hits["own"])}
     for kind in KINDS:
         values = hits[kind]

@@ -137,6 +137,12 @@ def calibrate(
     return result
 
 
+def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    """Whether two models hold bit-equal parameters and buffers under the same names."""
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
 def _load_trained(train_dir: Path, name: str) -> SketchSegModel:
     path = train_dir / "models" / f"{name}.pt"
     if not path.is_file():
@@ -173,10 +179,15 @@ def run_report(
     for name in ("optimal", "last"):
         models[name] = _load_trained(train_dir, name)
 
+    # when training's best epoch is its last, both checkpoints hold the same weights: evaluated once
+    same = same_weights(models["optimal"], models["last"])
     results: dict[str, dict[str, EvalResult]] = {"val": {}, "test": {}}
     with torch.no_grad():
         for name, model in models.items():
             for split, samples in splits.items():
+                if name == "last" and same:
+                    results[split][name] = dataclasses.replace(results[split]["optimal"], curve=None, overlays=[])
+                    continue
                 log.info("evaluating %s on %s (%d sketches)", name, split, len(samples))
                 results[split][name] = evaluate_model(
                     model,
@@ -197,7 +208,9 @@ def run_report(
     if ec.grounding:
         figures["grounding"] = {}
         for name in ("clip_surgery", "optimal", "last"):
-            if name in models:
+            if name == "last" and same:
+                figures["grounding"][name] = figures["grounding"]["optimal"]
+            elif name in models:
                 log.info("category-token grounding of %s on val", name)
                 figures["grounding"][name] = category_grounding(models[name], splits["val"], progress=progress)
     test_opt = results["test"]["optimal"].summary

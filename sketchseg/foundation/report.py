@@ -72,15 +72,16 @@ def zero_shot_report(
     images = [np.asarray(Image.open(r.image_path).convert("L")) for r in val]
     report: dict = {"retrieval_val": retrieval(models[True], images, [r.caption for r in val])}
     test = samples_from_records(read_split(data_root, "test", on_error="skip"), limit)
-    subsets = {"test": test, "test_2plus": [s for s in test if len(s.vocabulary) >= 2]}
+    groups = {"test_2plus": lambda s: len(s.vocabulary) >= 2}  # a subset of test: scored from the same pass
+    results = {vv: evaluate_model(model, test, sweep=False, groups=groups, progress=progress)
+               for vv, model in models.items()} if test else {}  # fmt: skip
+    subsets = {"test": test, "test_2plus": [s for s in test if groups["test_2plus"](s)]}
     for name, samples in subsets.items():
         if not samples:
             continue
         entry = {"sketches": len(samples), **reference_baselines(samples)}
-        for vv, model in models.items():
-            entry["vv" if vv else "plain"] = _pick(
-                evaluate_model(model, samples, sweep=False, progress=progress).summary
-            )
+        for vv, result in results.items():
+            entry["vv" if vv else "plain"] = _pick(result.summary if name == "test" else result.groups[name])
         entry["vv_minus_majority_acc_p"] = round(entry["vv"]["acc_p"] - entry["majority"]["acc_p"], 4)
         report[name] = entry
     return report
