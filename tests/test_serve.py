@@ -10,6 +10,7 @@ import contextlib
 import http.client
 import io
 import json
+import re
 import sys
 import threading
 import time
@@ -376,7 +377,14 @@ def test_openapi_document_describes_the_api(server: str) -> None:
     assert {"categories", "labels_png", "shares", "stroke_labels", "isolated", "weights", "notes"} <= set(answer)
     assert set(doc["paths"]["/v1/segment"]["post"]["responses"]) >= {"200", "400", "413", "415", "422"}
     with urllib.request.urlopen(f"{server}/docs", timeout=30) as resp:
-        assert resp.status == 200 and b"swagger" in resp.read().lower()
+        page = resp.read().decode()
+    assert resp.status == 200 and "swagger" in page.lower()
+    # the docs page works offline: its script and style come from this server, not from a CDN
+    assets = re.findall(r"(?:src|href)=['\"]([^'\"]+\.(?:js|css))['\"]", page)
+    assert assets and all(a.startswith("/") for a in assets), assets
+    for asset in assets:
+        with urllib.request.urlopen(f"{server}{asset}", timeout=30) as resp:
+            assert resp.status == 200 and len(resp.read()) > 10_000, asset
 
 
 def test_page_and_examples_are_served(server: str) -> None:

@@ -80,25 +80,35 @@ def sketch_from_array(gray: np.ndarray, source: str = "<array>") -> Sketch:
     return Sketch(gray=np.ascontiguousarray(gray), strokes=strokes, source=source, notes=notes)
 
 
-def load_sketch(path: str | Path) -> Sketch:
-    """Read an image file as a sketch; raises InputError with the file and the reason on any problem."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    data = path.read_bytes()
+def sketch_from_bytes(
+    data: bytes, source: str, max_pixels: int = MAX_PIXELS, too_large: type[InputError] = InputError
+) -> Sketch:
+    """An image file's bytes (PNG, JPEG, ...) -> :class:`Sketch`; raises InputError naming ``source`` and the reason.
+    The pixel limit is checked on the file's header, before the pixels are decoded (``too_large`` is raised)."""
     try:
         with Image.open(io.BytesIO(data)) as img:
-            if img.width * img.height > MAX_PIXELS:
-                raise InputError(f"{path}: image of {img.width}x{img.height} is larger than {MAX_PIXELS} pixels")
+            if img.width * img.height > max_pixels:
+                raise too_large(
+                    f"{source}: {img.width}x{img.height} pixels is over the limit of {max_pixels} pixels; "
+                    "use a smaller image"
+                )
             img.load()
             gray = _to_gray(img)
     except InputError:
         raise
     except UnidentifiedImageError:
-        raise InputError(f"{path}: not an image file (PIL cannot identify it)") from None
+        raise InputError(f"{source}: not an image file (PIL cannot identify it; PNG or JPEG expected)") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise InputError(f"{path}: unreadable or truncated image ({exc})") from None
-    return sketch_from_array(gray, source=str(path))
+        raise InputError(f"{source}: unreadable or truncated image ({' '.join(str(exc).split())})") from None
+    return sketch_from_array(gray, source=source)
+
+
+def load_sketch(path: str | Path) -> Sketch:
+    """Read an image file as a sketch; raises InputError with the file and the reason on any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    return sketch_from_bytes(path.read_bytes(), source=str(path))
 
 
 def sketch_from_vector(vector: VectorSketch, size: int = RASTER) -> Sketch:

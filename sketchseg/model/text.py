@@ -80,5 +80,9 @@ class TextEncoder:
             return self.tower.ln_final.normalized_shape[0]
         return proj.out_features if isinstance(proj, nn.Linear) else proj.shape[1]
 
+    def cached_categories(self) -> list[str]:
+        """The category names whose embeddings are cached (under any templates), sorted."""
+        return sorted({name for _, name in list(self._cache)})
+
     def clear_cache(self) -> None:
         self._cache.clear()

@@ -3,6 +3,7 @@ the static drawing page and the error answers (a JSON ``detail`` naming the prob
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sketchseg.errors import SketchsegError
@@ -32,6 +34,19 @@ class BodyLimit:
     def _detail(self, size: str) -> str:
         return f"request body of {size} is over the limit of {self.max_bytes} bytes"
 
+    async def _drain(self, receive: Receive, idle_s: float = 1.0) -> None:
+        """Discard what the client still sends after its 413 (at most 4x the limit, until it pauses for ``idle_s``):
+        closing a connection with unread data resets it, and the client loses the answer it has not read yet."""
+        budget = 4 * self.max_bytes
+        while budget > 0:
+            try:
+                message = await asyncio.wait_for(receive(), timeout=idle_s)
+            except TimeoutError:
+                return
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                return
+            budget -= len(message.get("body", b""))
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -40,6 +55,7 @@ class BodyLimit:
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             response = JSONResponse({"detail": self._detail(f"{int(length)} bytes")}, status_code=413)
             await response(scope, receive, send)
+            await self._drain(receive)
             return
         received = 0
 
@@ -104,7 +120,8 @@ def create_app(service: SegmentService) -> FastAPI:
         finally:
             await service.stop()
 
-    app = FastAPI(
+    # the /docs and /redoc pages with their scripts served by the app itself (FastAPI's own fetch them from a CDN)
+    app = FastAPIOffline(
         title="sketchseg",
         summary="Label the strokes of scene sketches with open-vocabulary categories.",
         description="POST a sketch (PNG/JPEG, strokes, stroke-3 rows or SVG) with categories or a caption to "

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -69,27 +68,9 @@ def image_bytes(value: str | bytes | bytearray, where: str = "image") -> bytes:
 def decode_image(value: str | bytes | bytearray, limits: InputLimits = InputLimits(), where: str = "image") -> Sketch:
     """A PNG/JPEG file as base64 or bytes -> :class:`Sketch`. The pixel limit is checked on the file's header,
     before the pixels are decoded."""
-    from PIL import Image, UnidentifiedImageError
+    from sketchseg.model.image import sketch_from_bytes
 
-    from sketchseg.model.image import _to_gray, sketch_from_array
-
-    data = image_bytes(value, where)
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            if img.width * img.height > limits.max_pixels:
-                raise InputTooLarge(
-                    f"{where}: {img.width}x{img.height} pixels is over the limit of {limits.max_pixels} pixels; "
-                    "send a smaller image"
-                )
-            img.load()
-            gray = _to_gray(img)
-    except InputError:
-        raise
-    except UnidentifiedImageError:
-        raise InputError(f"{where}: not an image file (PNG or JPEG expected)") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise InputError(f"{where}: unreadable or truncated image ({' '.join(str(exc).split())})") from None
-    return sketch_from_array(gray, source=where)
+    return sketch_from_bytes(image_bytes(value, where), where, limits.max_pixels, InputTooLarge)
 
 
 def _check_counts(where: str, strokes: int, points: int, limits: InputLimits) -> None:

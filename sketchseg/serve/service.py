@@ -7,7 +7,6 @@ import base64
 import io
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
@@ -192,6 +191,5 @@ class SegmentService:
 
 
 def cached_categories(segmenter: Segmenter) -> list[str]:
-    """The categories whose embeddings the model's text encoder holds (its cache is keyed by (templates, name))."""
-    cache: dict[tuple[Any, str], Any] = getattr(segmenter.model.text, "_cache", {})
-    return sorted({name for _, name in list(cache)})
+    """The categories whose embeddings the model's text encoder holds."""
+    return segmenter.model.text.cached_categories()
