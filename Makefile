@@ -13,7 +13,7 @@ export DVC_NO_ANALYTICS := 1
 export DO_NOT_TRACK := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup browser test test-fast pipeline pipeline-small demo bench lint lock clean
+.PHONY: setup browser test test-fast pipeline pipeline-small paper demo bench lint lock clean
 
 setup: $(STAMP)
 
@@ -70,6 +70,18 @@ SMALL := -S data.synth.participants=8 -S data.synth.per_participant=12 -S data.s
 	-S eval.max_sketches=20
 pipeline-small: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc exp run $(SMALL)
+	@$(PY) -m sketchseg.pipeline
+
+# The paper's run (README "The paper's setting"): experiments/paper.yaml as the DVC experiment `paper`, on GPUs.
+# PRETRAINED: a local weights file instead of the openai tag (OpenAI's ViT-B-16.pt); FSCOCO: the unpacked FSCOCO-Seg
+# release (default data/fscoco); SET: more KEY=VALUE changes, e.g. SET="train.batch_size=8".
+PRETRAINED ?=
+FSCOCO ?=
+SET ?=
+paper: setup
+	@flags="$$($(PY) experiments/overrides.py experiments/paper.yaml "foundation.backbone.pretrained=$(PRETRAINED)" \
+	  "data.fscoco_root=$(FSCOCO)" $(SET))" && echo "dvc exp run -n paper $$flags" && \
+	  eval "PATH=\"$(CURDIR)/$(VENV)/bin:\$$PATH\" $(VENV)/bin/dvc exp run -n paper $$flags"
 	@$(PY) -m sketchseg.pipeline
 
 bench: setup
