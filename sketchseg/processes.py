@@ -9,34 +9,70 @@ import ctypes
 import os
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent(sig: int = signal.SIGTERM) -> None:
-    """On Linux, have the kernel send ``sig`` to this process when its parent dies (a no-op elsewhere)."""
+SHELLS = frozenset({"sh", "dash", "bash", "zsh", "ksh", "mksh", "fish"})
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (state, ppid, ...); None when the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def die_with_parent(sig: int = signal.SIGTERM, poll_s: float = 0.2) -> None:
+    """On Linux, have ``sig`` sent to this process when the process that started it dies (a no-op elsewhere).
+
+    The kernel's parent-death signal covers the parent. When the parent is a shell that did not ``exec`` this
+    process (``dash -c CMD`` forks, so a `dvc repro` run with ``SHELL=/bin/sh`` is our grandparent), the shell
+    outlives its killed parent: a daemon thread then watches the shell and sends ``sig`` once it is orphaned."""
     if not sys.platform.startswith("linux"):
         return
+    parent = os.getppid()
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        parent = os.getppid()
         libc.prctl(PR_SET_PDEATHSIG, int(sig))
     except (OSError, AttributeError):  # no prctl: outputs stay safe (atomic), an orphan only wastes time
         return
     if os.getppid() != parent:  # the parent died before the call took effect
         os.kill(os.getpid(), sig)
+        return
+    fields = _stat(parent)
+    if _name(parent) not in SHELLS or fields is None:
+        return
+    owner = int(fields[1])  # the shell's parent: what started the shell, e.g. dvc
+
+    def watch() -> None:
+        while True:
+            now = _stat(parent)
+            if now is None or int(now[1]) != owner:  # the shell is gone, or orphaned: its parent died
+                os.kill(os.getpid(), sig)
+                return
+            time.sleep(poll_s)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
 def children(pid: int) -> list[int]:
     """Process ids whose parent is ``pid`` (Linux /proc; empty elsewhere)."""
     found = []
     for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()  # state, ppid, ...
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
+        fields = _stat(int(entry.name))  # state, ppid, ...
+        if fields is not None and int(fields[1]) == pid:
             found.append(int(entry.name))
     return found
 

@@ -41,9 +41,11 @@ def small_clone(base: Path) -> tuple[Path, dict[str, str]]:
 
 def start_repro(repo: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
     """`dvc repro` in its own session (so that what it starts can be found), output into ``log``; the copy's own
-    sketchseg/ and flows/ run the stages (PYTHONPATH), as in tests/test_dvc.py."""
+    sketchseg/ and flows/ run the stages (PYTHONPATH), as in tests/test_dvc.py. DVC runs each stage through
+    ``$SHELL -c``: /bin/sh, as where SHELL is unset (CI), is Debian's dash, which forks the stage instead of exec'ing
+    it, so a stage's parent is a shell that outlives a killed `dvc repro` (bash would exec)."""
     full = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1", "OMP_NUM_THREADS": "1",
-            "PYTHONPATH": str(repo), **env}  # fmt: skip
+            "PYTHONPATH": str(repo), "SHELL": "/bin/sh", **env}  # fmt: skip
     with open(log, "w") as fh:
         return subprocess.Popen(["dvc", "repro"], cwd=repo, env=full, stdout=fh, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # fmt: skip
