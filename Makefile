@@ -35,17 +35,19 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 # The browser test (tests/test_page.py) needs Debian's Chromium and ChromeDriver: installed here when running as root
-# and absent; elsewhere that test is skipped with the install command in its reason.
+# and absent; elsewhere that test is skipped with the install command in its reason. The suite runs on TEST_WORKERS
+# processes (pytest-xdist), a test file per worker at a time, the slow end-to-end files first (tests/conftest.py).
+TEST_WORKERS ?= 2
 test: setup browser
 	$(PY) -m ruff check sketchseg tests bench flows
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 browser:
 	@if [ "$$(id -u)" = 0 ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; }; then \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; fi
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 # The main job: the whole pipeline on the embedded synthetic default, then the results table.
 pipeline: setup

@@ -114,7 +114,8 @@ def test_text_in_two_passes_equals_one_pass() -> None:
     torch.testing.assert_close(two, one, rtol=1e-5, atol=1e-6)
     (g_one,) = torch.autograd.grad(one.square().sum(), b.clip.token_embedding.weight)
     (g_two,) = torch.autograd.grad(two.square().sum(), b.clip.token_embedding.weight)
-    torch.testing.assert_close(g_two, g_one, rtol=1e-4, atol=1e-6)
+    # float32 rounding relative to the largest gradient (hundreds here; measured differences up to 6e-7 of it)
+    torch.testing.assert_close(g_two, g_one, rtol=1e-4, atol=2e-6 * float(g_one.abs().max()))
     assert torch.equal(text_forward_in_two(b.clip, tokens[:1]), text_forward(b.clip, tokens[:1]))
     repeated = tokens[[4, 0, 4, 6, 0, 4]]  # names repeat within a step
     torch.testing.assert_close(unique_text_forward(b.clip, repeated), text_forward(b.clip, repeated), rtol=1e-5,

@@ -2,7 +2,10 @@
 experiments/overrides.py passed to `dvc exp run` in a fresh copy of the pipeline, on an FSCOCO-Seg release written by
 the synthetic generator (all_classes.json in val/ and test/, as the authors ship it) and random ViT-B-16 weights saved
 in the format of OpenAI's own ViT-B-16.pt (a TorchScript archive) inside the test, never downloaded. Only the sizes
-are overridden (SIZE); ViT-B-16, batch 16, AdamW lr 1e-6, bf16, the prompts and blocks are the paper's."""
+are overridden (SIZE: the number of sketches, steps and the batch); ViT-B-16, AdamW lr 1e-6, bf16, the prompts and
+blocks are the paper's, and paper.yaml's batch of 16 is checked where it is written. On a CPU without bf16
+instructions autocast emulates bf16 (35x slower than float32 here): one step of two sketches takes minutes, the
+paper's 16 half an hour."""
 
 from __future__ import annotations
 
@@ -32,14 +35,14 @@ PAPER = REPO / "experiments" / "paper.yaml"
 # the size of the rehearsal; every other value comes from experiments/paper.yaml
 SIZE = {
     "train.epochs": 1,
-    "train.max_steps_per_epoch": 2,
+    "train.batch_size": 2,
+    "train.max_steps_per_epoch": 1,
     "train.val_max_sketches": 2,
     "eval.max_sketches": 2,
     "eval.overlays": 1,
 }
 RELEASE = {"participants": 9, "per_participant": 5, "test_participants": 1, "val_per_participant": 1}  # 32 train
 MODELS = {"clip", "clip_surgery", "optimal", "last"}
-# The rehearsal took 842-1161 s (386-396 s of CPU) on 2 cores shared at load 6-9, beyond the suite's 900 s per test.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
@@ -131,16 +134,18 @@ def test_foundation_is_openai_vit_b16_from_the_local_file(paper_run) -> None:
         assert torch.equal(saved[key], weights[key]), key  # the file's weights, not a fresh initialisation
 
 
-def test_training_ran_bf16_batch_16_at_lr_1e6(paper_run) -> None:
+def test_training_ran_bf16_at_lr_1e6(paper_run) -> None:
     train = paper_run["repo"] / "data/train"
     metrics = json.loads((train / "train_metrics.json").read_text())
     device = "cuda" if torch.cuda.is_available() else "cpu"  # train.nproc 0: one process per GPU, one on CPU
-    assert (metrics["epochs"], metrics["steps"], metrics["world_size"], metrics["device"]) == (1, 2, 1, device)
-    assert (metrics["precision"], metrics["batch_size"], metrics["global_batch"]) == ("bf16", 16, 16)
+    assert (metrics["epochs"], metrics["steps"], metrics["world_size"], metrics["device"]) == (1, 1, 1, device)
+    assert (metrics["precision"], metrics["batch_size"], metrics["global_batch"]) == ("bf16", 2, 2)
     rows = [json.loads(line) for line in (train / "steps.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == [1, 2]
+    assert [r["step"] for r in rows] == [1]
     warmup = load_config(paper_run["repo"] / "params.yaml").train.warmup_steps
-    assert [r["lr"] for r in rows] == pytest.approx([1e-6 * lr_lambda(s, warmup, 2) for s in (1, 2)], rel=1e-9)
+    assert rows[0]["lr"] == pytest.approx(1e-6 * lr_lambda(1, warmup, 1), rel=1e-9)
+    if device == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():  # the user is told what bf16 costs here
+        assert "autocast emulates bf16" in paper_run["log"]
     for name in ("optimal", "last"):
         ckpt = read_checkpoint(train / "models" / f"{name}.pt")
         cfg, clip_cfg = ckpt["model_config"], ckpt["clip_config"]
@@ -152,7 +157,7 @@ def test_training_ran_bf16_batch_16_at_lr_1e6(paper_run) -> None:
         (prompts,) = [v for k, v in ckpt["state_dict"].items() if k.endswith("prompts.tokens")]
         assert tuple(prompts.shape) == (3, 768)
         run = ckpt["meta"]["config"]["train"]
-        assert (run["batch_size"], run["lr"], run["precision"], run["epochs"]) == (16, 1e-6, "bf16", 1)
+        assert (run["batch_size"], run["lr"], run["precision"], run["epochs"]) == (2, 1e-6, "bf16", 1)
 
 
 def test_selection_calibration_evaluation_and_registration(paper_run) -> None:

@@ -357,10 +357,16 @@ def test_concurrent_requests_are_batched(server: str, reference: Segmenter) -> N
     calls = after["batches"] - before["batches"]
     assert calls < len(bodies), after  # fewer model calls than requests
     assert max(after["recent"][-calls:]) >= 2
-    for scene, (_, answer) in zip(scenes, answers, strict=True):  # each answer is its own sketch's
+    # each answer is its own sketch's: the same strokes, and labels agreeing with a single call on at least 99 % of
+    # them (a batch sums its floats in another order than one image does, which may flip a near-tie pixel; another
+    # sketch's labels would agree on a fraction)
+    for scene, (_, answer) in zip(scenes, answers, strict=True):
         expected = reference.segment(scene.raster(256), categories=scene.categories)
         assert answer["categories"] == expected.categories
-        assert np.array_equal(decode_labels(answer["labels_png"]), expected.labels)
+        labels = decode_labels(answer["labels_png"])
+        ink = expected.labels >= 0
+        assert np.array_equal(labels >= 0, ink)
+        assert (labels[ink] == expected.labels[ink]).mean() >= 0.99
 
 
 # ------------------------------------------------------------------------------------------------- schema and pages

@@ -268,6 +268,13 @@ def train(
         torch.set_num_threads(tc.threads)
     dist_utils.seed_everything(tc.seed, rank)
     use_bf16 = tc.precision == "bf16" or (tc.precision == "auto" and ctx.device.type == "cuda")
+    if use_bf16 and ctx.device.type == "cpu" and rank == 0 and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        log.warning(
+            "train.precision=bf16 on a CPU without bf16 instructions (AVX-512 BF16 or AMX; this one: %s): autocast "
+            "emulates bf16, measured 35x slower than float32 for ViT-B-16 on 2 AVX2 cores; train.precision=auto "
+            "trains in float32 on CPU and in bf16 on GPUs",
+            torch.backends.cpu.get_cpu_capability(),
+        )  # fmt: skip
 
     model = initial_model(cfg, foundation).to(ctx.device)
     foundation_sha = foundation_digest(foundation)
