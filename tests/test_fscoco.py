@@ -440,7 +440,6 @@ def test_prepare_flags_test_participant_elsewhere(tree: Path, tmp_path: Path) ->
 
 
 def test_prepare_with_the_real_caption_parser(tree: Path, tmp_path: Path) -> None:
-    pytest.importorskip("sketchseg.data.captions")
     prepare(tree, tmp_path / "o", max_categories=3)
     cats = json.loads((tmp_path / "o" / "categories.json").read_text())
     # train captions: "A cow near a tree." / "a house" / "a dog in a field" -> every val/test class is seen

@@ -52,3 +52,21 @@ def test_stage_behind_a_shell_dies_with_the_process_that_ran_the_shell(shell: st
         os.killpg(owner.pid, signal.SIGKILL)
         pytest.fail(f"the stage behind {shell} -c outlived the killed process that started it")
 
+
+
+FORK_CHECK = (
+    "import os, signal, sys; sys.path.insert(0, {repo!r}); from sketchseg.processes import exit_on_sigterm; "
+    "exit_on_sigterm(); pid = os.fork()\n"
+    "if pid == 0: os._exit(0 if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else 1)\n"
+    "_, status = os.waitpid(pid, 0); parent = callable(signal.getsignal(signal.SIGTERM))\n"
+    "sys.exit(0 if os.waitstatus_to_exitcode(status) == 0 and parent else 3)"
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_forked_workers_of_a_stage_get_the_default_sigterm_back() -> None:
+    """A pool worker that kept the stage's Python-level handler could miss Pool.terminate()'s SIGTERM (taken just
+    before it blocked on the task queue's lock) and hang the stage; the stage itself keeps its handler."""
+    done = subprocess.run([sys.executable, "-c", FORK_CHECK.format(repo=str(REPO))], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
