@@ -34,9 +34,11 @@ class BodyLimit:
     def _detail(self, size: str) -> str:
         return f"request body of {size} is over the limit of {self.max_bytes} bytes"
 
-    async def _drain(self, receive: Receive, idle_s: float = 1.0) -> None:
+    async def _drain(self, receive: Receive, idle_s: float = 10.0) -> None:
         """Discard what the client still sends after its 413 (at most 4x the limit, until it pauses for ``idle_s``):
-        closing a connection with unread data resets it, and the client loses the answer it has not read yet."""
+        closing a connection with unread data resets it, and the client loses the answer it has not read yet. The
+        pause allowed is long: a client on a busy machine stalled for over a second mid-body (measured, 1 s was too
+        short), and a stalled client costs only an idle connection."""
         budget = 4 * self.max_bytes
         while budget > 0:
             try:
