@@ -35,10 +35,9 @@ class BodyLimit:
         return f"request body of {size} is over the limit of {self.max_bytes} bytes"
 
     async def _drain(self, receive: Receive, idle_s: float = 10.0) -> None:
-        """Discard what the client still sends after its 413 (at most 4x the limit, until it pauses for ``idle_s``):
-        closing a connection with unread data resets it, and the client loses the answer it has not read yet. The
-        pause allowed is long: a client on a busy machine stalled for over a second mid-body (measured, 1 s was too
-        short), and a stalled client costs only an idle connection."""
+        """Discard the body of a request that gets a 413 (at most 4x the limit, until the client pauses for
+        ``idle_s``): closing a connection with unread data resets it, and the client loses the answer it has not
+        read yet. A stalled client costs only an idle connection for ``idle_s``."""
         budget = 4 * self.max_bytes
         while budget > 0:
             try:
@@ -55,9 +54,12 @@ class BodyLimit:
             return
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            # read what the client sends first, then answer: once the answer is complete, uvicorn's receive() says
+            # the client disconnected, and closing with unread data resets the connection before the client,
+            # still sending, reads the 413 (a broken pipe on a busy machine)
+            await self._drain(receive)
             response = JSONResponse({"detail": self._detail(f"{int(length)} bytes")}, status_code=413)
             await response(scope, receive, send)
-            await self._drain(receive)
             return
         received = 0
 
