@@ -40,7 +40,7 @@ $(STAMP): requirements.lock pyproject.toml
 TEST_WORKERS ?= 2
 test: setup browser
 	$(PY) -m ruff check sketchseg tests bench flows
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 browser:
 	@if [ "$$(id -u)" = 0 ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; }; then \
