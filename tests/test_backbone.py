@@ -58,8 +58,11 @@ def test_openai_torchscript_file_gets_quick_gelu_and_forced_outputs(tmp_path: Pa
     assert "QuickGELU (auto: OpenAI TorchScript weights file)" in auto.weights
 
 
-def test_openai_tag_gets_quick_gelu_without_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The ``openai`` tag of ViT-B-16, its download replaced by a local file (never the network)."""
+@pytest.fixture
+def offline_openai_tag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """OpenAI's ``openai`` tag of ViT-B-16 served from a local file built here: open_clip's download is replaced by
+    that file, and its URL and Hugging Face fetchers fail the test if anything still reaches for the network.
+    Returns {tag, source (the model the file holds), asked (the pretrained configs open_clip asked for)}."""
     source = open_clip.create_model("ViT-B-16", pretrained=None, force_quick_gelu=True)
     weights = tmp_path / "open_clip_pytorch_model.bin"
     torch.save(source.state_dict(), weights)
@@ -69,10 +72,21 @@ def test_openai_tag_gets_quick_gelu_without_warning(tmp_path: Path, monkeypatch:
         asked.append(cfg)
         return str(weights)
 
+    def no_network(*args, **kwargs):
+        pytest.fail("a test reached for downloadable weights")
+
     monkeypatch.setattr(open_clip.factory, "download_pretrained", local_download)
+    monkeypatch.setattr(open_clip.pretrained, "download_pretrained_from_url", no_network)
+    monkeypatch.setattr(open_clip.pretrained, "download_pretrained_from_hf", no_network)
+    return {"tag": "openai", "source": source, "asked": asked}
+
+
+def test_openai_tag_gets_quick_gelu_without_warning(offline_openai_tag: dict) -> None:
+    """The ``openai`` tag of ViT-B-16, its download replaced by a local file (never the network)."""
+    source, asked = offline_openai_tag["source"], offline_openai_tag["asked"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        auto = load_backbone(BackboneConfig(name="ViT-B-16", pretrained="openai"))
+        auto = load_backbone(BackboneConfig(name="ViT-B-16", pretrained=offline_openai_tag["tag"]))
     assert asked and asked[0].get("quick_gelu") is True
     assert not [w for w in caught if "QuickGELU" in str(w.message)]
     assert activation_of(auto.clip) == "QuickGELU"
@@ -83,12 +97,15 @@ def test_openai_tag_gets_quick_gelu_without_warning(tmp_path: Path, monkeypatch:
         torch.testing.assert_close(auto.clip.encode_image(x), source.encode_image(x), atol=1e-5, rtol=0)
 
 
-def test_activation_rules_for_names_tags_and_plain_files(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_activation_rules_for_names_tags_and_plain_files(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, offline_openai_tag: dict
+) -> None:
+    tag = offline_openai_tag["tag"]  # resolving reads open_clip's tables only; the fixture fails any download
     assert resolve_activation(BackboneConfig(name="ViT-B-16-quickgelu")).quick_gelu
     assert not resolve_activation(BackboneConfig(name="ViT-B-16")).quick_gelu
     assert not resolve_activation(BackboneConfig(name="ViT-B-16", pretrained="laion2b_s34b_b88k")).quick_gelu
-    assert resolve_activation(BackboneConfig(name="ViT-B-16", pretrained="openai")).quick_gelu
-    forced_off = BackboneConfig(name="ViT-B-16", pretrained="openai", force_quick_gelu=False)
+    assert resolve_activation(BackboneConfig(name="ViT-B-16", pretrained=tag)).quick_gelu
+    forced_off = BackboneConfig(name="ViT-B-16", pretrained=tag, force_quick_gelu=False)
     assert not resolve_activation(forced_off).quick_gelu
     plain = tmp_path / "weights.pt"
     torch.save(load_backbone(BackboneConfig(name="sketchseg-test")).clip.state_dict(), plain)
