@@ -19,7 +19,7 @@ PR_SET_PDEATHSIG = 1
 SHELLS = frozenset({"sh", "dash", "bash", "zsh", "ksh", "mksh", "fish"})
 
 
-def _stat(pid: int) -> list[str] | None:
+def proc_stat(pid: int) -> list[str] | None:
     """Fields of /proc/PID/stat after the command name (state, ppid, ...); None when the process is gone."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -51,14 +51,14 @@ def die_with_parent(sig: int = signal.SIGTERM, poll_s: float = 0.2) -> None:
     if os.getppid() != parent:  # the parent died before the call took effect
         os.kill(os.getpid(), sig)
         return
-    fields = _stat(parent)
+    fields = proc_stat(parent)
     if _name(parent) not in SHELLS or fields is None:
         return
     owner = int(fields[1])  # the shell's parent: what started the shell, e.g. dvc
 
     def watch() -> None:
         while True:
-            now = _stat(parent)
+            now = proc_stat(parent)
             if now is None or int(now[1]) != owner:  # the shell is gone, or orphaned: its parent died
                 os.kill(os.getpid(), sig)
                 return
@@ -71,7 +71,7 @@ def children(pid: int) -> list[int]:
     """Process ids whose parent is ``pid`` (Linux /proc; empty elsewhere)."""
     found = []
     for entry in Path("/proc").glob("[0-9]*"):
-        fields = _stat(int(entry.name))  # state, ppid, ...
+        fields = proc_stat(int(entry.name))  # state, ppid, ...
         if fields is not None and int(fields[1]) == pid:
             found.append(int(entry.name))
     return found

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from sketchseg.processes import proc_stat
+
 REPO = Path(__file__).resolve().parents[1]
 STAGE = (
     "import sys, time; sys.path.insert(0, {repo!r}); from sketchseg.processes import die_with_parent, exit_on_sigterm; "
@@ -21,11 +23,8 @@ STAGE = (
 
 
 def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    fields = proc_stat(pid)  # state, ppid, ...
+    return fields is not None and fields[0] != "Z"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals are Linux's")
@@ -51,7 +50,6 @@ def test_stage_behind_a_shell_dies_with_the_process_that_ran_the_shell(shell: st
     if alive(pid):
         os.killpg(owner.pid, signal.SIGKILL)
         pytest.fail(f"the stage behind {shell} -c outlived the killed process that started it")
-
 
 
 FORK_CHECK = (

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sketchseg.processes import proc_stat
 from tests.test_dvc import BIN, fresh_clone, sh
 
 GIT = ("git", "-c", "user.email=t@t", "-c", "user.name=t")
@@ -68,14 +69,9 @@ def digests(repo: Path) -> dict[str, str]:
 def session_members(sid: int) -> list[int]:
     """Live processes of session ``sid`` (Linux /proc)."""
     members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
+    for entry in Path("/proc").glob("[0-9]*"):
+        fields = proc_stat(int(entry.name))  # state, ppid, pgrp, session, ...
+        if fields is not None and int(fields[3]) == sid and fields[0] != "Z":
             members.append(int(entry.name))
     return members
 
