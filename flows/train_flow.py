@@ -123,7 +123,7 @@ def log_run(cfg: Config, train_out: str, eval_out: str, experiment: str, tags: d
     run_id = log_training_run(
         cfg.to_dict(), train_dir=train_out, eval_dir=eval_out, experiment=experiment, tags=tags, uri=uri
     )
-    get_run_logger().info("MLflow run %s (%s)", run_id, resolve_tracking_uri(uri))
+    get_run_logger().info("MLflow run %s logged to %s (experiment %s)", run_id, resolve_tracking_uri(uri), experiment)
     return run_id
 
 
@@ -136,7 +136,8 @@ def register_version(
     reg = registry.register_checkpoint(checkpoint, run_id=run_id, test_miou=test_miou, test_set=test_set, uri=uri)
     alias = f"@{registry.CHAMPION}"
     holder = f"it is now {alias}" if reg.champion else f"{alias} stays with version {reg.previous_champion}"
-    get_run_logger().info("model %s version %s: %s (%s)", reg.name, reg.version, holder, reg.reason)
+    miou = "no test mIoU" if reg.test_miou is None else f"test mIoU {100 * reg.test_miou:.2f}"
+    get_run_logger().info("model %s version %s (%s): %s (%s)", reg.name, reg.version, miou, holder, reg.reason)
     return reg
 
 

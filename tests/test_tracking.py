@@ -7,6 +7,7 @@ import itertools
 import json
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -200,9 +201,12 @@ def test_registry_round_trip_and_champion_alias(
     uri = sqlite_uri(tmp_path)
     client = store.client_for(uri)
     fluent_uri = mlflow.get_tracking_uri()
-    first = registry.register_checkpoint(
-        checkpoints["a"], run_id=finished_run(uri), test_miou=0.409, test_set=FULL_TEST, uri=uri
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = registry.register_checkpoint(
+            checkpoints["a"], run_id=finished_run(uri), test_miou=0.409, test_set=FULL_TEST, uri=uri
+        )
+    assert not [w for w in caught if "CloudPickle" in str(w.message)]  # logged from code, not as a pickled object
     assert (first.version, first.champion, first.previous_champion) == ("1", True, None)
     assert first.reason == "no version held the alias"
     assert mlflow.get_tracking_uri() == fluent_uri  # the store was used for the call only
@@ -210,6 +214,7 @@ def test_registry_round_trip_and_champion_alias(
         model_dir = Path(mlflow.artifacts.download_artifacts(first.model_uri, dst_path=str(tmp_path / "v1")))
     requirements = (model_dir / "requirements.txt").read_text().split()
     assert requirements == pyfunc.pip_requirements()  # explicit, not inferred
+    assert not (model_dir / "python_model.pkl").exists() and (model_dir / "pyfunc_code.py").is_file()
 
     quick_run = finished_run(uri)
     quick = registry.register_checkpoint(

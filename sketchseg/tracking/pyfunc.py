@@ -212,6 +212,11 @@ def pip_requirements() -> list[str]:
     return reqs
 
 
+def model_code() -> str:
+    """The file MLflow runs to build the model when it loads it (:mod:`sketchseg.tracking.pyfunc_code`)."""
+    return str(Path(__file__).resolve().with_name("pyfunc_code.py"))
+
+
 def code_paths() -> list[str]:
     """The sketchseg package folder, bundled with the model so that it loads and serves where sketchseg is not
     installed."""

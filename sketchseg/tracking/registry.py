@@ -26,7 +26,7 @@ import mlflow.pyfunc
 
 from sketchseg.errors import CheckpointError
 from sketchseg.io_utils import file_sha256
-from sketchseg.tracking.pyfunc import SketchsegPyfunc, code_paths, input_example, model_signature, pip_requirements
+from sketchseg.tracking.pyfunc import code_paths, input_example, model_code, model_signature, pip_requirements
 from sketchseg.tracking.store import client_for, fluent_store, tracking_uri
 
 log = logging.getLogger(__name__)
@@ -167,7 +167,7 @@ def register_checkpoint(
         with fluent_store(resolved), mlflow.start_run(run_id=run_id):
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=SketchsegPyfunc(),
+                python_model=model_code(),  # a code file: no pickled object (and no CloudPickle warning)
                 artifacts={"checkpoint": str(checkpoint)},
                 signature=model_signature(),
                 input_example=input_example(),
@@ -185,7 +185,7 @@ def register_checkpoint(
     champion, previous, reason = promote_if_better(client, name, version, alias)
     client.set_model_version_tag(name, version, DECISION_TAG, reason)
     previous_miou = None if previous in (None, version) else _miou(client.get_model_version(name, previous).tags or {})
-    log.info(
+    log.debug(  # the flow's task reports it
         "registered %s version %s (test mIoU %s): %s",
         name,
         version,

@@ -151,5 +151,5 @@ def log_training_run(
         client.set_terminated(run_id, status="FAILED")
         raise
     client.set_terminated(run_id, status="FINISHED")
-    log.info("MLflow run %s logged to %s (experiment %s)", run_id, client.tracking_uri, experiment)
+    log.debug("MLflow run %s logged to %s (experiment %s)", run_id, client.tracking_uri, experiment)
     return run_id
