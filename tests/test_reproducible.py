@@ -30,9 +30,11 @@ def small_clone(base: Path) -> tuple[Path, dict[str, str]]:
     fresh_clone(repo)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["data"]["synth"]["test_participants"] = 2  # 16 test sketches for the foundation's zero-shot report
-    params["foundation"].update(steps=4, batch_size=8, warmup_steps=2, mosaics=16, threads=1)
+    # enough steps that a kill on the log line that starts the foundation's loop, or on the end of epoch 1, lands
+    # inside that loop or epoch 2 on a fast machine too (2 steps of epoch 2 once finished before the kill did)
+    params["foundation"].update(steps=24, batch_size=8, warmup_steps=2, mosaics=16, threads=1)
     params["foundation"]["backbone"]["name"] = "sketchseg-test"
-    params["train"].update(epochs=2, batch_size=4, max_steps_per_epoch=2, val_max_sketches=4, threads=1)
+    params["train"].update(epochs=2, batch_size=4, max_steps_per_epoch=16, val_max_sketches=4, threads=1)
     params["eval"].update(max_sketches=4, overlays=2)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{base / 'mlflow.db'}", "PREFECT_HOME": str(base / "prefect")}
@@ -83,7 +85,7 @@ def kill_when(proc: subprocess.Popen, log: Path, marker: str, timeout: float = 6
     while marker not in log.read_text():
         assert proc.poll() is None, f"dvc repro ended before {marker!r}:\n{log.read_text()[-6000:]}"
         assert time.monotonic() < deadline, f"no {marker!r} in {timeout} s"
-        time.sleep(0.1)
+        time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     deadline = time.monotonic() + 120
