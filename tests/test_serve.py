@@ -466,7 +466,7 @@ def test_default_weights_are_the_pipelines_checkpoint_when_present(tmp_path: Pat
     with pytest.raises(InputError, match="at most one of --checkpoint, --model, --registry"):
         WeightsChoice(checkpoint=checkpoint, model="sketchseg-test")
     with pytest.raises(InputError, match="--pretrained goes with --model"):
-        WeightsChoice(pretrained="openai")
+        WeightsChoice(pretrained=str(tmp_path / "open_clip_model.safetensors"))  # a local file: nothing is fetched
 
 
 def test_pyfunc_model_takes_the_servers_inputs_and_agrees_with_it(
