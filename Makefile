@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sketchseg-installed
-FIXTURES ?= ../shared/fixtures/fscoco_demo
+FIXTURES ?= tests/fixtures/fscoco_demo
 
 # Telemetry off and no hub downloads, for every tool we drive.
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
