@@ -22,7 +22,7 @@ from prefect.cache_policies import NO_CACHE
 
 from sketchseg.config import Config, load_config
 from sketchseg.data.caption_stats import shard_category_statistics
-from sketchseg.eval.report import compared_metrics
+from sketchseg.eval.report import compared_metrics, read_per_sketch
 from sketchseg.eval.selection import read_history
 from sketchseg.eval.selection import select_checkpoint as choose_checkpoint
 from sketchseg.eval.tables import write_json, write_plot_tables
@@ -129,11 +129,18 @@ def log_run(cfg: Config, train_out: str, eval_out: str, experiment: str, tags: d
 
 @task(name="register-model", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=3)
 def register_version(
-    checkpoint: str, run_id: str, test_miou: float | None, test_set: dict[str, Any] | None, uri: str | None
+    checkpoint: str,
+    run_id: str,
+    test_miou: float | None,
+    test_set: dict[str, Any] | None,
+    test_per_sketch: list[float] | None,
+    uri: str | None,
 ) -> registry.Registration:
-    """Register the chosen checkpoint as a version of ``sketchseg``, with what its test mIoU was measured on;
-    ``champion`` moves if it is better on the same test."""
-    reg = registry.register_checkpoint(checkpoint, run_id=run_id, test_miou=test_miou, test_set=test_set, uri=uri)
+    """Register the chosen checkpoint as a version of ``sketchseg``, with what its test mIoU was measured on and its
+    per-sketch test mIoU; ``champion`` moves if it is better on the same test beyond the bootstrap interval."""
+    reg = registry.register_checkpoint(
+        checkpoint, run_id=run_id, test_miou=test_miou, test_set=test_set, test_per_sketch=test_per_sketch, uri=uri
+    )
     alias = f"@{registry.CHAMPION}"
     holder = f"it is now {alias}" if reg.champion else f"{alias} stays with version {reg.previous_champion}"
     miou = "no test mIoU" if reg.test_miou is None else f"test mIoU {100 * reg.test_miou:.2f}"
@@ -223,8 +230,11 @@ def train_flow(
     run_id = log_run(cfg, train_out, eval_out, experiment, tags, tracking_uri)
     test_miou = figures["test"]["optimal"].get("miou")
     test_set = report["evaluated_on"]["test"]
+    per_sketch = read_per_sketch(eval_out, "test", "optimal")
     registration = (
-        register_version(selection["checkpoint"], run_id, test_miou, test_set, tracking_uri) if register else None
+        register_version(selection["checkpoint"], run_id, test_miou, test_set, per_sketch, tracking_uri)
+        if register
+        else None
     )
     create_markdown_artifact(
         markdown=summary_markdown(figures, selection, run_id, registration),

@@ -89,6 +89,16 @@ def label_maps(checkpoints: dict[str, Path], fixtures_dir: Path) -> dict[tuple[s
 
 FULL_TEST = {"fingerprint": "f" * 64, "sketches": 300, "split_sketches": 300, "max_sketches": 0}
 TEN_SKETCHES = {"fingerprint": "e" * 64, "sketches": 10, "split_sketches": 300, "max_sketches": 10}
+BASE = np.random.default_rng(0).uniform(0.1, 0.8, 300)  # per-sketch test mIoU of a reference model
+
+
+def per_sketch(shift: float, noise: float = 0.01, seed: int = 1) -> list[float]:
+    """Per-sketch test mIoU of a model ``shift`` better than BASE on average, with per-sketch noise."""
+    return list(BASE + shift + np.random.default_rng(seed).normal(0, noise, len(BASE)))
+
+
+def with_scores(tags: dict[str, str], scores: list[float]) -> dict[str, str]:
+    return {**tags, "test_miou": repr(float(np.mean(scores))), registry.PER_SKETCH_TAG: registry.encode_scores(scores)}
 
 
 def finished_run(uri: str, experiment: str = "test") -> str:
@@ -204,8 +214,9 @@ def test_registry_round_trip_and_champion_alias(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         first = registry.register_checkpoint(
-            checkpoints["a"], run_id=finished_run(uri), test_miou=0.409, test_set=FULL_TEST, uri=uri
-        )
+            checkpoints["a"], run_id=finished_run(uri), test_miou=0.409, test_set=FULL_TEST,
+            test_per_sketch=per_sketch(0.0), uri=uri,
+        )  # fmt: skip
     assert not [w for w in caught if "CloudPickle" in str(w.message)]  # logged from code, not as a pickled object
     assert (first.version, first.champion, first.previous_champion) == ("1", True, None)
     assert first.reason == "no version held the alias"
@@ -236,12 +247,14 @@ def test_registry_round_trip_and_champion_alias(
     assert len(client.search_model_versions("name='sketchseg'")) == 2
 
     better = registry.register_checkpoint(
-        checkpoints["c"], run_id=finished_run(uri), test_miou=0.45, test_set=FULL_TEST, uri=uri
-    )
+        checkpoints["c"], run_id=finished_run(uri), test_miou=0.45, test_set=FULL_TEST,
+        test_per_sketch=per_sketch(0.041, seed=2), uri=uri,
+    )  # fmt: skip
     assert (better.version, better.champion, better.previous_champion) == ("3", True, "1")
-    assert better.reason == (
-        "test mIoU 0.4500 beats version 1's 0.4090 on the same 300 of 300 test sketches (fingerprint ffffffffffff)"
-    )
+    assert better.reason.startswith(
+        "test mIoU 0.4500 beats version 1's 0.4090 on the same 300 of 300 test sketches (fingerprint ffffffffffff): "
+        "difference +4.1"
+    ) and better.reason.endswith("(paired bootstrap 95 %)")
     version = client.get_model_version_by_alias("sketchseg", "champion")
     assert str(version.version) == "3" and float(version.tags["test_miou"]) == 0.45
     assert version.tags["checkpoint_sha256"] == file_sha256(checkpoints["c"])
@@ -266,26 +279,39 @@ def test_registry_round_trip_and_champion_alias(
 
 
 def test_champion_decision_compares_like_with_like() -> None:
-    full = {"test_miou": "0.409", **registry.measured_on_tags(FULL_TEST)}
+    full = with_scores(registry.measured_on_tags(FULL_TEST), per_sketch(0.0))
     assert registry.champion_decision({"test_miou": "0.1"}, None, None) == (True, "no version held the alias")
-    same_better = {**full, "test_miou": "0.41"}
-    assert registry.champion_decision(same_better, full, "1")[0] is True
-    assert registry.champion_decision({**full, "test_miou": "0.409"}, full, "1") == (
-        False,
-        "test mIoU 0.4090 does not beat version 1's 0.4090 on the same 300 of 300 test sketches "
-        "(fingerprint ffffffffffff)",
-    )  # strictly higher, or the alias stays
+    same_better = with_scores(full, per_sketch(0.02, seed=2))
+    moves, reason = registry.champion_decision(same_better, full, "1")
+    assert moves and " beats version 1's " in reason and "difference +2.0" in reason
+    # higher on average, but within the noise of the test set: the interval holds 0, the alias stays
+    noisy = with_scores(full, per_sketch(0.004, noise=0.15, seed=3))
+    assert float(noisy["test_miou"]) > float(full["test_miou"])
+    moves, reason = registry.champion_decision(noisy, full, "1")
+    assert not moves and " does not beat version 1's " in reason and ": difference no difference (" in reason
+    assert not registry.champion_decision(full, full, "1")[0]  # equal is no improvement
     quick = {"test_miou": "0.479", **registry.measured_on_tags(TEN_SKETCHES)}
     assert registry.champion_decision(quick, full, "1")[0] is False
     assert registry.champion_decision(full, quick, "1")[0] is False  # a smaller test is no test of the full one
     moves, reason = registry.champion_decision(same_better, {"test_miou": "0.2"}, "4")  # registered before tags
     assert not moves and reason.startswith("not comparable: version 4 does not record what its test mIoU was")
+    no_scores = {k: v for k, v in full.items() if k != registry.PER_SKETCH_TAG}
+    moves, reason = registry.champion_decision(same_better, no_scores, "1")
+    assert not moves and reason.startswith("not comparable: version 1 does not record its per-sketch test mIoU")
     assert registry.champion_decision({"test_miou": "0.9"}, full, "1") == (
         False,
         "not comparable: this version does not record what its test mIoU was measured on",
     )
     no_miou = {k: v for k, v in full.items() if k != "test_miou"}
     assert registry.champion_decision(no_miou, full, "1") == (False, "not comparable: this version has no test mIoU")
+
+
+def test_per_sketch_scores_round_trip_through_a_tag() -> None:
+    scores = per_sketch(0.0)
+    text = registry.encode_scores(scores)
+    assert len(text) <= 1000  # 300 sketches in 800 characters: well within MLflow's tag length
+    np.testing.assert_allclose(registry.decode_scores(text), np.clip(scores, 0, 1), atol=1 / 65535)
+    assert registry.decode_scores("not base64!") is None and registry.decode_scores("") is None
 
 
 def test_alias_follows_the_rule_on_versions_in_a_store(tmp_path: Path) -> None:
@@ -295,8 +321,8 @@ def test_alias_follows_the_rule_on_versions_in_a_store(tmp_path: Path) -> None:
     client = store.client_for(uri)
     client.create_registered_model("sketchseg")
     full = registry.measured_on_tags(FULL_TEST)
-    for miou, tags in ((0.3, {}), (0.5, full), (0.4, full), (0.6, full)):
-        client.create_model_version("sketchseg", str(tmp_path), tags={"test_miou": repr(miou), **tags})
+    for shift, tags in ((0.0, {}), (0.1, full), (0.05, full), (0.2, full)):
+        client.create_model_version("sketchseg", str(tmp_path), tags=with_scores(tags, per_sketch(shift)))
     assert registry.promote_if_better(client, "sketchseg", "1") == (True, None, "no version held the alias")
     moves, previous, reason = registry.promote_if_better(client, "sketchseg", "2")
     assert (moves, previous) == (False, "1") and "registered before versions carried a test fingerprint" in reason

@@ -1,4 +1,5 @@
-"""`sketchseg evaluate`: baselines and both checkpoints on val and test, τ calibration, metrics and plots."""
+"""`sketchseg evaluate`: baselines and both checkpoints on val and test, τ calibration, metrics and plots; or, with
+``--real``, the same models on people's stroke-3 scene sketches (FrISS, CBSC) beside the floors."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import argparse
 import shutil
 from pathlib import Path
 
-HELP = "evaluate clip, clip_surgery and the trained checkpoints (optimal, last) on val and test"
+from sketchseg.errors import ConfigError
+
+HELP = "evaluate clip, clip_surgery and the trained checkpoints (optimal, last) on val and test, or on real sketches"
+REAL_OUT = Path("outputs/evaluate-real")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,7 +25,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--foundation", type=Path, default=None, help="foundation CLIP folder for the baselines")
     p.add_argument("--shards", type=Path, default=None, help="shards folder (default: data.shards)")
     p.add_argument("--prepared", type=Path, default=None, help="prepare-stage folder (default: data.prepared)")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default: eval.out)")
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"output folder (default: eval.out; with --real: {REAL_OUT})")  # fmt: skip
+    p.add_argument("--real", action="append", default=[], metavar="NAME=FOLDER:SPLIT",
+                   help="score on people's stroke-3 scene sketches laid out as FrISS or CBSC instead of the shards, "
+                        "e.g. friss_val=data/friss:val (repeatable); classes renamed by data.class_map and kept by "
+                        "data.vocabulary (e.g. -S data.class_map=people_to_synthetic -S data.vocabulary=synthetic: "
+                        "the embedded model's 24 words); no calibration, nothing written but OUT/real.json and "
+                        "OUT/real_table.md")  # fmt: skip
 
 
 def stage_checkpoint(checkpoint: Path, folder: Path) -> Path:
@@ -35,10 +46,67 @@ def stage_checkpoint(checkpoint: Path, folder: Path) -> Path:
     return folder
 
 
+def parse_real(items: list[str]) -> dict[str, tuple[Path, str]]:
+    """``NAME=FOLDER:SPLIT`` flags -> {name: (folder, split)}."""
+    out: dict[str, tuple[Path, str]] = {}
+    for item in items:
+        name, sep, rest = item.partition("=")
+        folder, colon, split = rest.rpartition(":")
+        if not (sep and colon and name and folder) or split not in ("train", "val", "test"):
+            raise ConfigError(f"--real {item!r}: expected NAME=FOLDER:SPLIT with SPLIT train, val or test, e.g. "
+                              "friss_val=data/friss:val")  # fmt: skip
+        out[name] = (Path(folder), split)
+    return out
+
+
+def run_real(args: argparse.Namespace) -> int:
+    """``--real``: the floors, the baselines on the foundation and the trained checkpoints on each named set."""
+    import torch
+
+    from sketchseg.config import load_config
+    from sketchseg.data.friss import read_set
+    from sketchseg.eval.evaluate import samples_from_set
+    from sketchseg.eval.report import baseline_model, evaluate_sets, format_table
+    from sketchseg.eval.tables import write_json
+    from sketchseg.model.checkpoint import load_model
+    from sketchseg.train.trainer import resolve_foundation
+
+    cfg = load_config(args.params, args.set)
+    torch.set_num_threads(cfg.train.threads)
+    sets = parse_real(args.real)
+    samples = {}
+    for name, (folder, split) in sets.items():
+        real = read_set({split: folder}, class_map=cfg.data.class_map, vocabulary=cfg.data.vocabulary,
+                        on_error=cfg.data.on_error)  # fmt: skip
+        print(real.reports[split].line().replace(f"{split}:", f"{name} ({folder}, {split}):", 1))
+        samples[name] = samples_from_set(real, split, cfg.eval.max_sketches)
+    foundation = resolve_foundation(cfg, args.foundation)
+    models = {name: baseline_model(name, foundation, cfg) for name in cfg.eval.baselines}
+    if args.checkpoint is not None:
+        models["checkpoint"] = load_model(args.checkpoint)
+    else:
+        train_dir = args.train_dir or Path(cfg.train.out)
+        for name in ("optimal", "last"):
+            if (train_dir / "models" / f"{name}.pt").is_file():
+                models[name] = load_model(train_dir / "models" / f"{name}.pt")
+    figures = evaluate_sets(models, samples, seed=cfg.train.seed, progress=True)
+    out = args.out or REAL_OUT
+    table = format_table(figures, splits=list(samples))
+    write_json(out / "real.json", {"sets": {n: {"folder": str(f), "split": s} for n, (f, s) in sets.items()},
+                                   "class_map": cfg.data.class_map, "vocabulary": cfg.data.vocabulary,
+                                   "figures": figures})  # fmt: skip
+    (out / "real_table.md").write_text(table + "\n", encoding="utf-8")
+    print(table)
+    print(f"\nwritten: {out / 'real.json'}, {out / 'real_table.md'}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from sketchseg.config import load_config
     from sketchseg.eval.report import format_table, run_report
 
+    if args.real:
+        return run_real(args)
     cfg = load_config(args.params, args.set)
     out = args.out or cfg.eval.out
     train_dir = args.train_dir or cfg.train.out

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from sketchseg.data.friss import RealSet
 from sketchseg.data.records import SketchRecord
 from sketchseg.data.strokes import CANVAS, RASTER, StrokeRaster, split_strokes
 from sketchseg.data.vector import VectorSketch
@@ -89,6 +90,15 @@ def samples_from_shards(shards: str | Path, split: str, limit: int = 0) -> list[
     return out
 
 
+def samples_from_set(real: RealSet, split: str, limit: int = 0) -> list[EvalSample]:
+    """EvalSamples of one split of a real set read by :func:`sketchseg.data.friss.read_set` (FrISS, CBSC), placed
+    on the canvas as the pipeline's source stage places them, at most ``limit`` (0 = all)."""
+    scenes = real.scenes.get(split, [])
+    if limit:
+        scenes = scenes[:limit]
+    return [make_eval_sample(s.id, real.vector(s), s.labels, str(s.path)) for s in scenes]
+
+
 def model_input(images: Sequence[np.ndarray], size: tuple[int, int]) -> torch.Tensor:
     """uint8 [H, W] rasters -> [B, 1, S, S] intensities in [0, 1] (bicubic resize, as the model is fed)."""
     arrs = [
@@ -126,13 +136,35 @@ def label_map(sim: torch.Tensor) -> np.ndarray:
 
 @dataclass
 class EvalResult:
-    """Summary (fractions in [0, 1]), per-sketch rows, the threshold curve and a few items for overlay plots."""
+    """Summary (fractions in [0, 1]), per-sketch rows, the threshold curve and a few items for overlay plots;
+    ``evaluator`` keeps every sketch's metrics (paired intervals, :mod:`sketchseg.eval.bootstrap`)."""
 
     summary: dict[str, Any]
     per_sketch: list[dict[str, Any]]
     curve: dict[str, Any] | None
     overlays: list[OverlayItem] = field(default_factory=list)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)  # summary of each non-empty group of sketches
+    evaluator: SegmentationEvaluator | None = None
+
+
+def evaluate_floor(
+    name: str,
+    samples: Sequence[EvalSample],
+    *,
+    seen: set[str] | None = None,
+    frequencies: dict[str, dict[str, int]] | None = None,
+) -> EvalResult:
+    """Score the floor ``name`` (``chance`` or ``majority``, :mod:`sketchseg.eval.floors`) on ``samples`` as a model
+    is scored: no model runs."""
+    from sketchseg.eval.floors import floor_sketch
+
+    evaluator = SegmentationEvaluator(seen_categories=seen, frequencies=frequencies)
+    for sample in samples:
+        m = floor_sketch(name, sample.raster, sample.stroke_labels, sample.vocabulary)
+        evaluator.add_metrics(sample.id, m, sample.vocabulary)
+    if len(evaluator) == 0:
+        raise DataError("no sketch to evaluate: the evaluation split is empty")
+    return EvalResult(summary=evaluator.summary(), per_sketch=evaluator.per_sketch(), curve=None, evaluator=evaluator)
 
 
 def evaluate_model(
@@ -174,4 +206,4 @@ def evaluate_model(
     curve = sweeper.curve().to_dict() if sweeper is not None else None
     summaries = {name: member.summary() for name, member in members.items() if len(member)}
     return EvalResult(summary=evaluator.summary(), per_sketch=evaluator.per_sketch(), curve=curve, overlays=kept,
-                      groups=summaries)  # fmt: skip
+                      groups=summaries, evaluator=evaluator)  # fmt: skip

@@ -57,20 +57,22 @@ class SketchMetrics:
     """Metrics of one sketch. Category indices refer to the sketch's vocabulary (``V`` names).
 
     ``confusion[g, p]`` counts stroke pixels of GT category ``g`` predicted as ``p``; column ``V`` holds the
-    pixels predicted as "no category". ``iou`` maps each category of GT ∪ prediction to its IoU.
-    ``stroke_pred[i]`` is stroke ``i``'s voted label (``-1``: no category or a stroke without pixels),
-    ``stroke_counted[i]`` whether the stroke has pixels and therefore counts in Acc@S.
+    pixels predicted as "no category" (an expected count, float, for :func:`sketchseg.eval.floors.chance_sketch`).
+    ``iou`` maps each category of GT ∪ prediction to its IoU. ``stroke_pred[i]`` is stroke ``i``'s voted label
+    (``-1``: no category or a stroke without pixels), ``stroke_counted[i]`` whether the stroke has pixels and
+    therefore counts in Acc@S, ``stroke_hits`` how many counted strokes got their GT label (expected for chance).
     """
 
     acc_p: float
     acc_s: float
     miou: float
     iou: dict[int, float]
-    confusion: np.ndarray  # [V, V + 1] int64
+    confusion: np.ndarray  # [V, V + 1] int64 (float64 for expected counts)
     stroke_pred: np.ndarray  # [n_strokes] int64
     stroke_labels: np.ndarray  # [n_strokes] int64
     stroke_counted: np.ndarray  # [n_strokes] bool
     n_pixels: int
+    stroke_hits: float = 0.0
 
 
 def _stroke_pixels(raster: StrokeRaster | Sequence[np.ndarray], n_flat: int) -> list[np.ndarray]:
@@ -176,15 +178,10 @@ def evaluate_sketch(
         winner = int(np.argmax(np.bincount(voted[p], minlength=n_cat + 1)))  # first maximum = smallest index
         stroke_pred[i] = winner if winner < n_cat else -1
     n_counted = int(counted.sum())
-    acc_s = float(np.sum(stroke_pred[counted] == labels[counted]) / n_counted)
+    stroke_hits = float(np.sum(stroke_pred[counted] == labels[counted]))
+    acc_s = stroke_hits / n_counted
 
-    gt_count = confusion.sum(axis=1)  # [V]
-    pr_count = confusion[:, :n_cat].sum(axis=0)  # [V]
-    inter = np.diag(confusion[:, :n_cat])
-    iou: dict[int, float] = {}
-    for c in range(n_cat):
-        if gt_count[c] > 0 or pr_count[c] > 0:
-            iou[c] = float(inter[c] / (gt_count[c] + pr_count[c] - inter[c]))
+    iou = category_iou(confusion)
     miou = float(np.mean(list(iou.values())))
     return SketchMetrics(
         acc_p=acc_p,
@@ -196,7 +193,41 @@ def evaluate_sketch(
         stroke_labels=labels,
         stroke_counted=counted,
         n_pixels=int(fg.size),
+        stroke_hits=stroke_hits,
     )
+
+
+def category_iou(confusion: np.ndarray) -> dict[int, float]:
+    """IoU of every category with GT or predicted pixels in ``confusion`` [V, V + 1] (last column: no category)."""
+    n_cat = confusion.shape[0]
+    gt_count = confusion.sum(axis=1)  # [V]
+    pr_count = confusion[:, :n_cat].sum(axis=0)  # [V]
+    inter = np.diag(confusion[:, :n_cat])
+    return {
+        c: float(inter[c] / (gt_count[c] + pr_count[c] - inter[c]))
+        for c in range(n_cat)
+        if gt_count[c] > 0 or pr_count[c] > 0
+    }
+
+
+def pooled_scores(confusion: np.ndarray) -> dict[str, float]:
+    """The CAVT authors' protocol on one confusion matrix pooled over a whole set, ``[C, C + 1]`` over category
+    names (last column: no category; background is never counted): ``pixel_acc`` (overall pixel accuracy),
+    ``mean_acc`` (mean over categories with GT pixels of their pixel accuracy), ``miou_pooled`` (mean IoU over the
+    same categories) and ``fwiou`` (IoU weighted by GT pixel share)."""
+    n_cat = confusion.shape[0]
+    gt = confusion.sum(axis=1)  # [C]
+    pred = confusion[:, :n_cat].sum(axis=0)  # [C]
+    inter = np.diag(confusion[:, :n_cat])  # [C]
+    has = gt > 0
+    iou = inter[has] / (gt[has] + pred[has] - inter[has])
+    total = gt.sum()
+    return {
+        "pixel_acc": float(inter.sum() / total),
+        "mean_acc": float(np.mean(inter[has] / gt[has])),
+        "miou_pooled": float(np.mean(iou)),
+        "fwiou": float(np.sum(gt[has] / total * iou)),
+    }
 
 
 def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
@@ -260,6 +291,10 @@ class SegmentationEvaluator:
       GT or predicted pixels; ``acc_p`` is ``None`` for a category with no GT pixel (only predicted).
     * ``mean_acc`` (MeanAcc, Tables S5/S6): mean of ``per_category[c].acc_p`` over categories with GT pixels.
     * ``fwiou`` (FWIoU): ``sum_c (pixels_c / total pixels) * iou_c`` over categories with GT pixels.
+    * ``miou_pooled``: mean of ``per_category[c].iou`` over categories with GT pixels. With ``pixel_acc``,
+      ``mean_acc`` and ``fwiou``, the CAVT authors' protocol: one confusion matrix over the whole set
+      (:func:`pooled_scores`), unlike the paper's per-sketch means.
+    * ``stroke_acc``: strokes whose voted label (as Acc@S votes) is their GT label / strokes, pooled over the set.
     * ``seen`` / ``unseen`` (when ``seen_categories`` is given), restricted to pixels and strokes whose GT
       category is (not) in the set (names compared in normal form): ``acc_p`` (mean over sketches having such
       pixels of the restricted pixel accuracy), ``acc_s`` (same over strokes), ``pixel_acc`` (pooled),
@@ -291,13 +326,34 @@ class SegmentationEvaluator:
             m = evaluate_sketch(pred, raster, stroke_labels, names)
         except InputError as exc:
             raise InputError(f"sketch {sketch_id}: {exc}") from None
+        return self.add_metrics(sketch_id, m, names)
+
+    def add_metrics(self, sketch_id: str, m: SketchMetrics, vocabulary: Sequence[str]) -> SketchMetrics:
+        """Accumulate the already computed metrics ``m`` of one sketch (e.g. a floor of
+        :mod:`sketchseg.eval.floors`); returns them."""
+        names = list(vocabulary)
         self._records.append(_Record(str(sketch_id), m, names))
         n_cat = len(names)
         for g, p in zip(*np.nonzero(m.confusion), strict=True):
-            self._confusion[(names[g], names[p] if p < n_cat else None)] += int(m.confusion[g, p])
+            self._confusion[(names[g], names[p] if p < n_cat else None)] += m.confusion[g, p].item()
         for g in np.flatnonzero(m.confusion.sum(axis=1)):
             self._sketches_with[names[g]] += 1
         return m
+
+    def confusion_stack(self, categories: Sequence[str]) -> np.ndarray:
+        """Every sketch's confusion matrix over the names ``categories`` (which must hold every name evaluated):
+        float64 [S, C, C + 1] in the order added, last column "no category" (for :mod:`sketchseg.eval.bootstrap`)."""
+        index = {name: i for i, name in enumerate(categories)}
+        n = len(categories)
+        out = np.zeros((len(self._records), n, n + 1))
+        for k, r in enumerate(self._records):
+            cols = [index[name] for name in r.names] + [n]
+            out[k][np.ix_(cols[:-1], cols)] = r.metrics.confusion
+        return out
+
+    def categories(self) -> list[str]:
+        """Every category name of every sketch evaluated, sorted."""
+        return sorted({name for r in self._records for name in r.names})
 
     def __len__(self) -> int:
         return len(self._records)
@@ -388,17 +444,20 @@ class SegmentationEvaluator:
         with_gt = [c for c, row in table.items() if row["pixels"] > 0]
         total = sum(table[c]["pixels"] for c in with_gt)
         correct = sum(n for (g, p), n in self._confusion.items() if g == p)
+        n_strokes = int(sum(r.metrics.stroke_counted.sum() for r in self._records))
         out: dict[str, Any] = {
             "units": "fraction",
             "n_sketches": len(self._records),
-            "n_strokes": int(sum(r.metrics.stroke_counted.sum() for r in self._records)),
+            "n_strokes": n_strokes,
             "n_pixels": int(total),
             "acc_p": float(np.mean([r.metrics.acc_p for r in self._records])),
             "acc_s": float(np.mean([r.metrics.acc_s for r in self._records])),
             "miou": float(np.mean([r.metrics.miou for r in self._records])),
             "pixel_acc": correct / total,
             "mean_acc": float(np.mean([table[c]["acc_p"] for c in with_gt])),
+            "miou_pooled": float(np.mean([table[c]["iou"] for c in with_gt])),
             "fwiou": float(sum(table[c]["pixels"] / total * table[c]["iou"] for c in with_gt)),
+            "stroke_acc": float(sum(r.metrics.stroke_hits for r in self._records) / n_strokes),
             "per_category": table,
         }
         if self.seen_categories is not None:

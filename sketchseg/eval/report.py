@@ -39,10 +39,12 @@ from sketchseg.config import Config
 from sketchseg.data.shards import read_index
 from sketchseg.data.vocabulary import normalise_name
 from sketchseg.errors import CheckpointError
+from sketchseg.eval.bootstrap import Interval, paired_mean_interval, paired_pooled_interval
 from sketchseg.eval.calibration import threshold_grid
-from sketchseg.eval.evaluate import EvalResult, EvalSample, evaluate_model, samples_from_shards
+from sketchseg.eval.evaluate import EvalResult, EvalSample, evaluate_floor, evaluate_model, samples_from_shards
+from sketchseg.eval.floors import FLOORS
 from sketchseg.eval.grounding import KINDS, category_grounding
-from sketchseg.eval.metrics import write_metrics_json
+from sketchseg.eval.metrics import pooled_scores, write_metrics_json
 from sketchseg.eval.plots import plot_category_accuracy, plot_segmentation_overlays, plot_threshold_curves
 from sketchseg.io_utils import atomic_file
 from sketchseg.model.checkpoint import load_model, save_checkpoint
@@ -51,8 +53,14 @@ from sketchseg.model.network import SketchSegModel
 
 log = logging.getLogger(__name__)
 
-HEADLINE = ("miou", "acc_p", "acc_s", "mean_acc", "fwiou")  # report.json's figures per model and split
-COMPARED = ("miou", "acc_p", "acc_s")  # metrics.json's figures per model and split
+# report.json's figures per model and split: the paper's per-sketch means, then the CAVT authors' pooled protocol
+PER_SKETCH = ("miou", "acc_p", "acc_s")
+POOLED = ("pixel_acc", "mean_acc", "miou_pooled", "fwiou", "stroke_acc")
+HEADLINE = (*PER_SKETCH, *POOLED)
+COMPARED = (*PER_SKETCH, "miou_pooled")  # metrics.json's figures per model and split
+POOLED_HEADERS = ("pixel acc", "MeanAcc", "mIoU", "FWIoU", "stroke acc")
+REFERENCE = "clip_surgery"  # every model's difference is measured against it, with a paired bootstrap interval
+INTERVALS = ("miou", "acc_p", "acc_s", "miou_pooled")  # the figures whose differences get an interval
 GROUP_FIGURES = (("miou", "mIoU"), ("acc_p", "Acc@P"), ("mean_acc", "MeanAcc"))  # seen / unseen test categories
 
 
@@ -200,11 +208,15 @@ def run_report(
                     progress=progress,
                 )
 
+    floors = {split: {name: evaluate_floor(name, samples, seen=seen.get(split)) for name in FLOORS}
+              for split, samples in splits.items()}  # fmt: skip
     curves = {split: results[split]["optimal"].curve for split in ("val", "test")}
     tau = float(calibration["tau"])
     figures: dict[str, Any] = {"tau": tau, "tau_val_acc_p": float(calibration["val_acc_p"])}
     for split in ("val", "test"):
-        figures[split] = {name: _headline(r.summary) for name, r in results[split].items()}
+        figures[split] = {name: _headline(r.summary) for name, r in {**floors[split], **results[split]}.items()}
+        if REFERENCE in results[split]:
+            figures[split][f"vs_{REFERENCE}"] = compare_to(results[split], REFERENCE, seed=cfg.train.seed)
     if ec.grounding:
         figures["grounding"] = {}
         for name in ("clip_surgery", "optimal", "last"):
@@ -234,6 +246,7 @@ def run_report(
         },
     }
     write_metrics_json(out / "report.json", report)
+    write_metrics_json(out / "per_sketch.json", per_sketch_table({s: {**floors[s], **results[s]} for s in splits}))
     rows = [
         {"tau": t, "val": v, "test": te}
         for t, v, te in zip(
@@ -266,14 +279,101 @@ def run_report(
     return report
 
 
+def evaluate_sets(
+    models: dict[str, SketchSegModel],
+    sets: dict[str, Sequence[EvalSample]],
+    *,
+    seen: dict[str, set[str]] | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """The floors and ``models`` on each named set of annotated sketches, every model but clip_surgery with its
+    paired interval against it: ``{set: {model: figures, "vs_clip_surgery": {...}}}``, as report.json's figures per
+    split (:func:`format_table` with ``splits`` = the set names)."""
+    figures: dict[str, Any] = {}
+    for set_name, samples in sets.items():
+        seen_here = (seen or {}).get(set_name)
+        results = {name: evaluate_model(model, samples, seen=seen_here, sweep=False, progress=progress)
+                   for name, model in models.items()}  # fmt: skip
+        floors = {name: evaluate_floor(name, samples, seen=seen_here) for name in FLOORS}
+        figures[set_name] = {name: _headline(r.summary) for name, r in {**floors, **results}.items()}
+        if REFERENCE in results:
+            figures[set_name][f"vs_{REFERENCE}"] = compare_to(results, REFERENCE, seed=seed)
+    return figures
+
+
+def compare(result: EvalResult, reference: EvalResult, seed: int = 0) -> dict[str, Interval]:
+    """Paired bootstrap intervals (:mod:`sketchseg.eval.bootstrap`) of ``result`` minus ``reference`` on the same
+    sketches, for each figure of :data:`INTERVALS`."""
+    ids = [row["id"] for row in result.per_sketch]
+    if ids != [row["id"] for row in reference.per_sketch]:
+        raise ValueError("paired intervals need both models scored on the same sketches in the same order")
+    out = {
+        key: paired_mean_interval(
+            np.array([row[key] for row in result.per_sketch]), np.array([row[key] for row in reference.per_sketch]),
+            seed=seed,
+        )
+        for key in INTERVALS if key != "miou_pooled"
+    }  # fmt: skip
+    if result.evaluator is not None and reference.evaluator is not None:
+        names = sorted(set(result.evaluator.categories()) | set(reference.evaluator.categories()))
+        out["miou_pooled"] = paired_pooled_interval(
+            result.evaluator.confusion_stack(names), reference.evaluator.confusion_stack(names),
+            lambda c: pooled_scores(c)["miou_pooled"], seed=seed,
+        )  # fmt: skip
+    return out
+
+
+def compare_to(results: dict[str, EvalResult], reference: str, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Every model of ``results`` but ``reference`` against it: ``{model: {figure: Interval.to_dict()}}``."""
+    return {
+        name: {key: interval.to_dict() for key, interval in compare(result, results[reference], seed).items()}
+        for name, result in results.items()
+        if name != reference
+    }
+
+
+def per_sketch_table(results: dict[str, dict[str, EvalResult]]) -> dict[str, Any]:
+    """``per_sketch.json``: per split the sketch ids and, per model (floors included), each sketch's mIoU, Acc@P
+    and Acc@S in that order: what any other comparison between two models can be computed from."""
+    table: dict[str, Any] = {}
+    for split, models in results.items():
+        first = next(iter(models.values()))
+        table[split] = {
+            "ids": [row["id"] for row in first.per_sketch],
+            "models": {
+                name: {key: [row[key] for row in r.per_sketch] for key in PER_SKETCH} for name, r in models.items()
+            },
+        }
+    return table
+
+
+def read_per_sketch(eval_dir: str | Path, split: str, model: str, key: str = "miou") -> list[float] | None:
+    """One model's per-sketch ``key`` on ``split`` from ``eval_dir/per_sketch.json`` (None when not recorded)."""
+    path = Path(eval_dir) / "per_sketch.json"
+    if not path.is_file():
+        return None
+    table = json.loads(path.read_text(encoding="utf-8"))
+    return table.get(split, {}).get("models", {}).get(model, {}).get(key)
+
+
 def compared_metrics(figures: dict[str, Any]) -> dict[str, Any]:
     """The content of metrics.json: the calibrated τ and each model's mIoU, Acc@P and Acc@S on val and test, out of
     report.json's ``figures``."""
     metrics: dict[str, Any] = {"tau": figures["tau"]}
     for split in ("val", "test"):
-        models = {name: figures[split][name] for name in figures["val"]}  # not the seen/unseen groups of test
+        models = {name: m for name, m in figures[split].items() if not _is_group_key(name)}
         metrics[split] = {name: {k: m[k] for k in COMPARED if k in m} for name, m in models.items()}
+        for name, intervals in figures[split].get(f"vs_{REFERENCE}", {}).items():
+            if name in ("optimal", "last") and "miou" in intervals:
+                i = intervals["miou"]
+                metrics[split][name][f"miou_vs_{REFERENCE}"] = {k: i[k] for k in ("diff", "low", "high")}
     return metrics
+
+
+def _is_group_key(name: str) -> bool:
+    """Whether a key of a split's figures is not a model: the seen/unseen groups and the comparisons."""
+    return name.startswith(("vs_", "optimal_seen", "optimal_unseen"))
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -282,30 +382,60 @@ def _write_json(path: Path, data: Any) -> None:
         fh.write("\n")
 
 
-def format_table(metrics: dict[str, Any]) -> str:
-    """Markdown tables of report.json's ``figures``, in percent: models x (val, test) x (mIoU, Acc@P, Acc@S), the
-    calibrated τ, MeanAcc and FWIoU, the optimal checkpoint on seen and unseen test categories, and the grounding."""
-    names = list(metrics["val"])
+def format_table(metrics: dict[str, Any], splits: Sequence[str] = ("val", "test")) -> str:
+    """Markdown tables of report.json's ``figures``, in percent: the floors (chance, majority oracle) and the models x
+    ``splits`` x (mIoU, Acc@P, Acc@S) as per-sketch means; the calibrated τ; the pooled protocol (pixel accuracy,
+    MeanAcc, pooled mIoU, FWIoU, stroke accuracy); each model's difference to clip_surgery with its paired bootstrap
+    interval; the optimal checkpoint on seen and unseen test categories; the grounding."""
+    names = [name for name in metrics[splits[0]] if not _is_group_key(name)]
+    shown = {"chance": "chance (floor)", "majority": "majority oracle (floor)"}
 
     def row(name: str, keys: tuple[str, ...]) -> str:
         cells = []
-        for split in ("val", "test"):
+        for split in splits:
             m = metrics[split].get(name, {})
             cells += [f"{100 * m[k]:.2f}" if k in m else "-" for k in keys]
-        return f"| {name} | " + " | ".join(cells) + " |"
+        return f"| {shown.get(name, name)} | " + " | ".join(cells) + " |"
 
-    lines = [
-        "| model | val mIoU | val Acc@P | val Acc@S | test mIoU | test Acc@P | test Acc@S |",
-        "|---|---|---|---|---|---|---|",
-        *(row(name, COMPARED) for name in names),
-        "",
-        f"calibrated τ (val, single category vs rest): {metrics['tau']:.2f} "
-        f"(Acc@P {100 * metrics['tau_val_acc_p']:.2f})",
-    ]
-    if any(k in metrics[split].get(name, {}) for split in ("val", "test") for name in names for k in HEADLINE[3:]):
-        lines += ["", "| model | val MeanAcc | val FWIoU | test MeanAcc | test FWIoU |", "|---|---|---|---|---|"]
-        lines += [row(name, HEADLINE[3:]) for name in names]
-    groups = {g: metrics["test"][f"optimal_{g}"] for g in ("seen", "unseen") if f"optimal_{g}" in metrics["test"]}
+    def header(labels: Sequence[str]) -> list[str]:
+        return [
+            "| model | " + " | ".join(f"{s} {h}" for s in splits for h in labels) + " |",
+            "|---|" + "---|" * (len(splits) * len(labels)),
+        ]
+
+    lines = [*header(("mIoU", "Acc@P", "Acc@S")), *(row(name, PER_SKETCH) for name in names)]
+    if "tau" in metrics:
+        lines += ["", f"calibrated τ (val, single category vs rest): {metrics['tau']:.2f} "
+                      f"(Acc@P {100 * metrics['tau_val_acc_p']:.2f})"]  # fmt: skip
+    if any(k in metrics[split].get(name, {}) for split in splits for name in names for k in POOLED):
+        lines += [
+            "",
+            "pooled over each set (one confusion matrix, the CAVT authors' protocol; stroke accuracy over all "
+            "strokes):",
+            "",
+            *header(POOLED_HEADERS),
+            *(row(name, POOLED) for name in names),
+        ]
+    diffs = {split: metrics[split].get(f"vs_{REFERENCE}", {}) for split in splits}
+    compared = list(dict.fromkeys(name for d in diffs.values() for name in d))
+    if compared:
+        keys = (("miou", "mIoU"), ("acc_p", "Acc@P"), ("miou_pooled", "pooled mIoU"))
+        lines += [
+            "",
+            f"difference to {REFERENCE}, percentage points, paired bootstrap 95 % interval over the sketches (an "
+            "interval that holds 0: no difference):",
+            "",
+            *header([label for _, label in keys]),
+        ]
+        for name in compared:
+            cells = []
+            for split in splits:
+                for key, _ in keys:
+                    d = diffs[split].get(name, {}).get(key)
+                    cells.append(Interval(**{k: d[k] for k in ("diff", "low", "high")}).text() if d else "-")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    test = metrics.get("test", {})
+    groups = {g: test[f"optimal_{g}"] for g in ("seen", "unseen") if f"optimal_{g}" in test}
     if groups:
         parts = [
             f"{group} categories " + ", ".join(f"{label} {100 * m[k]:.2f}" for k, label in GROUP_FIGURES if k in m)

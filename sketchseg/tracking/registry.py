@@ -6,25 +6,32 @@ with the tags ``checkpoint_sha256``, ``test_miou`` and what that figure was meas
 ``evaluated_on["test"]``, :func:`sketchseg.eval.report.evaluated_on`): ``test_fingerprint`` (sha256 of the evaluated
 test sketches: ids, rasterised strokes, labels), ``test_sketches``, ``test_split_sketches``, ``test_max_sketches``.
 
-The alias moves (:func:`champion_decision`) when no version holds it, or when the new version's test mIoU is
-strictly higher than the champion's ON THE SAME TEST: both carry a ``test_fingerprint`` and the two are equal. A
-figure measured on other sketches (``eval.max_sketches=10``, another split or dataset) is not comparable, and
-neither is a champion registered before versions carried a fingerprint: the alias stays where it is. Every version
-carries the decision's reason as the tag ``champion_decision``; :class:`Registration` returns it, and the run logs it.
+The alias moves (:func:`champion_decision`) when no version holds it, or when the new version's test mIoU beats the
+champion's ON THE SAME TEST by a difference whose paired bootstrap 95 % interval excludes 0
+(:func:`sketchseg.eval.bootstrap.paired_mean_interval` of the two versions' per-sketch test mIoU, carried by each
+version as the tag ``test_per_sketch_miou``: the values in the order of the fingerprinted sketches, uint16 of
+value x 65535, little-endian, base64): a higher figure within the noise of the test set is no improvement. "The same
+test": both carry a ``test_fingerprint`` and the two are equal. A figure measured on other sketches
+(``eval.max_sketches=10``, another split or dataset) is not comparable, and neither is a champion registered before
+versions carried a fingerprint and per-sketch scores: the alias stays where it is. Every version carries the
+decision's reason as the tag ``champion_decision``; :class:`Registration` returns it, and the run logs it.
 To crown a version by hand: ``MlflowClient().set_registered_model_alias("sketchseg", "champion", VERSION)``.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
+import numpy as np
 
 from sketchseg.errors import CheckpointError
+from sketchseg.eval.bootstrap import paired_mean_interval
 from sketchseg.io_utils import file_sha256
 from sketchseg.tracking.pyfunc import code_paths, input_example, model_code, model_signature, pip_requirements
 from sketchseg.tracking.store import client_for, fluent_store, tracking_uri
@@ -38,6 +45,25 @@ CHECKPOINT_SHA_TAG = "checkpoint_sha256"
 DECISION_TAG = "champion_decision"
 TEST_TAG_PREFIX = "test_"  # + the keys of the report's evaluated_on["test"]
 FINGERPRINT_TAG = TEST_TAG_PREFIX + "fingerprint"
+PER_SKETCH_TAG = TEST_TAG_PREFIX + "per_sketch_miou"
+MAX_TAG_SKETCHES = 3000  # the per-sketch tag of larger test sets would exceed MLflow's tag length: not recorded
+
+
+def encode_scores(values: Sequence[float]) -> str:
+    """Per-sketch scores in [0, 1] as the tag text of ``test_per_sketch_miou`` (module doc)."""
+    q = np.rint(np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0) * 65535).astype("<u2")
+    return base64.b64encode(q.tobytes()).decode("ascii")
+
+
+def decode_scores(text: str) -> np.ndarray | None:
+    """The per-sketch scores of a ``test_per_sketch_miou`` tag (float64 [S]), or None when it is unreadable."""
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError):
+        return None
+    if not raw or len(raw) % 2:
+        return None
+    return np.frombuffer(raw, dtype="<u2").astype(np.float64) / 65535
 
 
 @dataclass
@@ -98,9 +124,21 @@ def champion_decision(
     same = f"on the same {_measured_on(candidate)}"
     if old_miou is None:
         return True, f"{held} has no test mIoU; this version's is {new_miou:.4f} {same}"
-    if new_miou > old_miou:
-        return True, f"test mIoU {new_miou:.4f} beats {held}'s {old_miou:.4f} {same}"
-    return False, f"test mIoU {new_miou:.4f} does not beat {held}'s {old_miou:.4f} {same}"
+    new_scores, old_scores = (
+        decode_scores(candidate.get(PER_SKETCH_TAG, "")),
+        decode_scores(champion.get(PER_SKETCH_TAG, "")),
+    )
+    if new_scores is None or old_scores is None or len(new_scores) != len(old_scores):
+        whose = "this version" if new_scores is None else held
+        return False, (
+            f"not comparable: {whose} does not record its per-sketch test mIoU, so no interval of the difference can "
+            "be computed; move the alias by hand if this version should replace it"
+        )
+    interval = paired_mean_interval(new_scores, old_scores)
+    verdict = f"difference {interval.text()} (paired bootstrap 95 %)"
+    if interval.low > 0:
+        return True, f"test mIoU {new_miou:.4f} beats {held}'s {old_miou:.4f} {same}: {verdict}"
+    return False, f"test mIoU {new_miou:.4f} does not beat {held}'s {old_miou:.4f} {same}: {verdict}"
 
 
 def champion_version(client, name: str = MODEL_NAME, alias: str = CHAMPION):
@@ -136,6 +174,7 @@ def register_checkpoint(
     run_id: str,
     test_miou: float | None,
     test_set: Mapping[str, Any] | None = None,
+    test_per_sketch: Sequence[float] | None = None,
     name: str = MODEL_NAME,
     alias: str = CHAMPION,
     uri: str | None = None,
@@ -143,7 +182,8 @@ def register_checkpoint(
 ) -> Registration:
     """Log ``checkpoint`` as the pyfunc model of run ``run_id``, register it as a version of ``name`` (tags
     ``checkpoint_sha256``, ``test_miou``, ``test_*`` from ``test_set``: what the figure was measured on, the report's
-    ``evaluated_on["test"]``) and move ``alias`` to it if it beats the current holder on the same test
+    ``evaluated_on["test"]``; ``test_per_sketch_miou`` from ``test_per_sketch``, the per-sketch test mIoU in the
+    fingerprint's order) and move ``alias`` to it if it beats the current holder on the same test
     (:func:`promote_if_better`). Calling it again for the same run and checkpoint (a retry) reuses the version."""
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
@@ -180,6 +220,8 @@ def register_checkpoint(
     version_tags = {CHECKPOINT_SHA_TAG: sha, **measured_on_tags(test_set or {}), **(tags or {})}
     if test_miou is not None:
         version_tags[TEST_MIOU_TAG] = repr(float(test_miou))
+    if test_per_sketch is not None and 0 < len(test_per_sketch) <= MAX_TAG_SKETCHES:
+        version_tags[PER_SKETCH_TAG] = encode_scores(test_per_sketch)
     for key, value in version_tags.items():
         client.set_model_version_tag(name, version, key, value)
     champion, previous, reason = promote_if_better(client, name, version, alias)

@@ -38,6 +38,7 @@ PLOT_SUFFIXES = (".png",)
 EVAL_TABLES = (
     "metrics.json",
     "report.json",
+    "per_sketch.json",
     "table.md",
     "threshold_curve.json",
     "per_category.json",
