@@ -13,7 +13,7 @@ export DVC_NO_ANALYTICS := 1
 export DO_NOT_TRACK := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup browser test test-fast pipeline pipeline-small paper demo bench lint lock clean
+.PHONY: setup browser test test-fast pipeline pipeline-small paper demo bench bench-gpu lint lock clean
 
 setup: $(STAMP)
 
@@ -86,12 +86,29 @@ paper: setup
 	  eval "PATH=\"$(CURDIR)/$(VENV)/bin:\$$PATH\" $(VENV)/bin/dvc exp run -n paper $$flags"
 	@$(PY) -m sketchseg.pipeline
 
+# People's sketches (docs: "People's sketches"): experiments/real.yaml as the DVC experiment `real`. FRISS: a copy of
+# FrISS (train/, val/), CBSC: a copy of CBSC (test/), both from github.com/aleynakutuk6/CAVT (datasets/data/).
+FRISS ?=
+CBSC ?=
+real: setup
+	@flags="$$($(PY) experiments/overrides.py experiments/real.yaml "data.friss_root=$(FRISS)" \
+	  "data.friss_test_root=$(CBSC)" $(SET))" && echo "dvc exp run -n real $$flags" && \
+	  eval "PATH=\"$(CURDIR)/$(VENV)/bin:\$$PATH\" $(VENV)/bin/dvc exp run -n real $$flags"
+	@$(PY) -m sketchseg.pipeline
+
 bench: setup
 	$(PY) bench/synth.py
 	$(PY) bench/captions.py
 	$(PY) bench/infer.py
 	$(PY) bench/train.py
 	$(PY) bench/serve.py
+
+# The paper's scale on a GPU (bench/gpu.py; DEVELOPERS.md): training step, projected paper training time, segmentation
+# latency and throughput, largest batches, the DDP and bf16 tests on CUDA. JSON on stdout and in bench/results/gpu.json.
+# Without CUDA it stops in one line; GPU_ARGS=--tiny runs the same code paths on CPU in well under a minute.
+GPU_ARGS ?=
+bench-gpu: setup
+	$(PY) bench/gpu.py --out bench/results/gpu.json $(GPU_ARGS)
 
 lint: setup
 	$(PY) -m ruff check sketchseg tests bench flows
