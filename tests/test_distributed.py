@@ -1,7 +1,9 @@
 """Distributed helpers and DDP equivalence of the global-batch losses (SPEC §4, §8).
 
 The DDP test spawns 2 gloo processes on 127.0.0.1, each with half of a batch, and checks that one SGD step gives
-the same loss and the same updated parameters as 1 process with the whole batch.
+the same loss and the same updated parameters as 1 process with the whole batch. With SKETCHSEG_TEST_DEVICE=cuda
+(bench/gpu.py sets it) the processes compute on GPUs: NCCL with a GPU per process, or gloo on GPU 0 when there are
+fewer GPUs than processes (NCCL needs a GPU per rank).
 """
 
 from __future__ import annotations
@@ -37,6 +39,17 @@ from sketchseg.train.losses import LossConfig, total_loss
 WORLD = 2
 LAYERS = (7, 12)
 LR = 0.5
+TEST_DEVICE = os.environ.get("SKETCHSEG_TEST_DEVICE", "cpu")  # cpu | cuda: where the DDP processes compute
+
+
+def ddp_device(rank_: int) -> tuple[torch.device, str]:
+    """Rank ``rank_``'s device and the backend: the CPU and gloo by default; with SKETCHSEG_TEST_DEVICE=cuda, GPU
+    ``rank_`` and NCCL when there are WORLD GPUs, else GPU 0 for every rank and gloo."""
+    if TEST_DEVICE == "cpu":
+        return torch.device("cpu"), "gloo"
+    if torch.cuda.device_count() >= WORLD:
+        return torch.device("cuda", rank_), "nccl"
+    return torch.device("cuda", 0), "gloo"
 
 
 # ---------------------------------------------------------------- single-process behaviour
@@ -160,31 +173,33 @@ def _ddp_worker(
         "MASTER_PORT": str(port),
     }
     os.environ.update(env)  # as torchrun does: this child process's own environment
-    ctx = init_distributed(backend="gloo", timeout_s=60)
+    device, backend = ddp_device(rank_)
+    ctx = init_distributed(backend=backend, timeout_s=60)
     try:
         rows, pairs = slices[rank_]
         local = {
-            key: value[pairs] if key in ("pair", "prompt", "category_ids") else value[rows]
+            key: (value[pairs] if key in ("pair", "prompt", "category_ids") else value[rows]).to(device)
             for key, value in batch.items()
         }
         model = TinyModel()
         model.load_state_dict(state)
-        ddp = DistributedDataParallel(model)
+        model.to(device)
+        ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         loss, stats = one_step(ddp, ddp, local)
 
         # gather helpers with different row counts per rank: rank r holds r + 2 rows
-        x = (torch.arange((rank_ + 2) * 2, dtype=torch.float32).view(-1, 2) + 100 * rank_).requires_grad_()
+        x = (torch.arange((rank_ + 2) * 2, dtype=torch.float32).view(-1, 2) + 100 * rank_).to(device).requires_grad_()
         gathered = gather_with_grad(x)
-        weights = torch.arange(gathered.numel(), dtype=torch.float32).view_as(gathered)
+        weights = torch.arange(gathered.numel(), dtype=torch.float32, device=device).view_as(gathered)
         (gathered * weights).sum().backward()
         result = {
             "ctx": (ctx.rank, ctx.world_size, ctx.backend, ctx.is_main, world_size(), rank(), is_main_process()),
             "loss": loss,
             "stats": stats,
-            "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
-            "gathered": gathered.detach(),
-            "x_grad": x.grad,
-            "ids": gather_tensor(torch.full((rank_ + 1,), 7 + rank_, dtype=torch.long)),
+            "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+            "gathered": gathered.detach().cpu(),
+            "x_grad": x.grad.cpu(),
+            "ids": gather_tensor(torch.full((rank_ + 1,), 7 + rank_, dtype=torch.long, device=device)).cpu(),
             "offset": local_offset(rank_ + 2),
             "mean": all_reduce_mean(float(rank_ + 1)),
         }
@@ -200,6 +215,8 @@ def _free_port() -> int:
 
 
 def test_ddp_two_processes_match_one_process_with_double_batch(tmp_path: Path) -> None:
+    if TEST_DEVICE != "cpu" and not torch.cuda.is_available():
+        pytest.fail(f"SKETCHSEG_TEST_DEVICE={TEST_DEVICE} but no CUDA device is visible", pytrace=False)
     torch.manual_seed(0)
     reference = TinyModel()
     state = {k: v.detach().clone() for k, v in reference.state_dict().items()}
@@ -211,7 +228,7 @@ def test_ddp_two_processes_match_one_process_with_double_batch(tmp_path: Path) -
     # the data exercises what matters: active triplets at every level and a cross-rank duplicate caption
     assert 0.0 < ref_stats["holistic/active"] and 0.0 < ref_stats["category/l7/active"]
     for r, res in enumerate(results):
-        assert res["ctx"] == (r, WORLD, "gloo", r == 0, WORLD, r, r == 0)
+        assert res["ctx"] == (r, WORLD, ddp_device(r)[1], r == 0, WORLD, r, r == 0)
         assert res["loss"] == pytest.approx(ref_loss, abs=1e-5)
         for key in ("holistic/loss", "holistic/active", "category/l7/loss", "category/l12/loss", "category/loss"):
             assert res["stats"][key] == pytest.approx(ref_stats[key], abs=1e-5), key

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import random
 import shutil
 from pathlib import Path
@@ -37,6 +38,12 @@ from sketchseg.train.trainer import (
     train_transform,
 )
 from tests.conftest import run_cli
+
+# Where the device-dependent tests compute: cpu (default) or cuda (bench/gpu.py sets SKETCHSEG_TEST_DEVICE=cuda). The
+# trainer itself picks a GPU whenever one is visible; on cuda these tests also check that it did.
+TEST_DEVICE = torch.device(os.environ.get("SKETCHSEG_TEST_DEVICE", "cpu"))
+if TEST_DEVICE.type == "cuda" and not torch.cuda.is_available():
+    raise RuntimeError("SKETCHSEG_TEST_DEVICE=cuda but no CUDA device is visible")
 
 
 def write_params(path: Path, shards: Path, out: Path, **train) -> Path:
@@ -73,7 +80,9 @@ def train_here(capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture, 
 
 @pytest.mark.slow
 def test_two_gloo_processes_equal_one_process_with_double_batch(tiny_data: dict, tmp_path: Path) -> None:
-    common = {"max_steps_per_epoch": 2, "flip": True}
+    if TEST_DEVICE.type == "cuda" and torch.cuda.device_count() < 2:
+        pytest.skip("on cuda the trainer's 2 processes take NCCL and a GPU each: needs 2 GPUs")
+    common = {"max_steps_per_epoch": 2, "flip": True, "precision": "fp32"}  # fp32 on GPUs too (auto: bf16 there)
     one = write_params(tmp_path / "one.yaml", tiny_data["shards"], tmp_path / "one", batch_size=8, **common)
     two = write_params(tmp_path / "two.yaml", tiny_data["shards"], tmp_path / "two", batch_size=4, **common)
     for params in (one, two):
@@ -95,7 +104,8 @@ def test_two_gloo_processes_equal_one_process_with_double_batch(tiny_data: dict,
         torch.testing.assert_close(p1[k], p2[k], atol=1e-5, rtol=0)
     ln = p1["clip.visual.ln_post.weight"]
     assert (ln - 1).abs().max() > 1e-4  # the step really moved the parameters
-    assert json.loads((tmp_path / "two" / "train_metrics.json").read_text())["world_size"] == 2
+    metrics = json.loads((tmp_path / "two" / "train_metrics.json").read_text())
+    assert metrics["world_size"] == 2 and (TEST_DEVICE.type == "cpu" or metrics["device"] == "cuda")
 
 
 @pytest.mark.slow
@@ -262,7 +272,8 @@ def test_train_precision_bf16_trains_like_fp32(tiny_data: dict, tmp_path: Path) 
     for precision in ("fp32", "bf16"):
         out = tmp_path / precision
         params = write_params(tmp_path / f"{precision}.yaml", tiny_data["shards"], out, max_steps_per_epoch=2)
-        launch(params, [f"train.precision={precision}"], nproc=1)
+        summary = launch(params, [f"train.precision={precision}"], nproc=1)
+        assert summary["precision"] == precision and (TEST_DEVICE.type == "cpu" or summary["device"] == "cuda")
         ln = {k: v for k, v in trainable_state(out / "models" / "last.pt").items() if "visual" in k and "ln_" in k}
         runs[precision] = ([r["loss"] for r in steps(out)], ln)
     (loss32, ln32), (loss16, ln16) = runs["fp32"], runs["bf16"]
@@ -282,14 +293,16 @@ def test_step_under_bf16_autocast_keeps_float32_loss_and_gradients() -> None:
     direction."""
     torch.manual_seed(0)
     model = SketchSegModel(ModelConfig(backbone=BackboneConfig(name="sketchseg-test", seed=3), prompt_dropout=0.0))
+    model.to(TEST_DEVICE)
     step = TwoLevelStep(model, LossConfig())
     x = (torch.rand(4, 1, *model.image_size, generator=torch.Generator().manual_seed(0)) > 0.05).float()
+    x = x.to(TEST_DEVICE)  # [4, 1, S, S]
     captions = ["a tree and a house", "a dog on grass", "a car on a road", "a sun over a house"]
     categories = [["tree", "house"], ["dog", "grass"], ["car", "road"], ["sun", "house"]]
     results = {}
     for precision in ("fp32", "bf16"):
         model.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        with torch.autocast(TEST_DEVICE.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             patches = model.encode_sketch(x, need_scene=False).patches
             loss, _ = step(x, captions, categories)
         loss.backward()
