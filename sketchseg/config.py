@@ -33,13 +33,24 @@ class SynthConfig:
     seed: int = 0
 
 
+SOURCES = ("synthetic", "fscoco", "friss")
+
+
 @dataclass
 class DataConfig:
-    """Where the data comes from and where its prepared forms go."""
+    """Where the data comes from and where its prepared forms go.
 
-    source: str = "synthetic"  # synthetic | fscoco
+    ``source``: ``synthetic`` (the generator's data, stage ``synth``), ``fscoco`` (an FSCOCO-Seg release at
+    ``fscoco_root``) or ``friss`` (real stroke-3 scene sketches laid out as FrISS or CBSC, :mod:`sketchseg.data.friss`:
+    train and val from ``friss_root``, test from ``friss_test_root``, classes renamed by ``class_map`` and restricted
+    to ``vocabulary``)."""
+
+    source: str = "synthetic"  # synthetic | fscoco | friss
     fscoco_root: str = "data/fscoco"  # the unpacked FSCOCO-Seg release, used when source = fscoco
-    synthetic_root: str = "data/synthetic"
+    friss_root: str = "data/friss"  # FrISS / CBSC folder (train/, val/ or validation/, test/), source = friss
+    friss_test_root: str = "data/friss"  # the folder whose test/ split is the test set (e.g. CBSC beside FrISS)
+    class_map: str | None = None  # JSON name -> name (flat or under one key), e.g. the shipped map to the 24 words
+    vocabulary: str | list[str] | None = None  # None: every class | "synthetic" (the 24 words) | a list | a file
     prepared: str = "data/prepared"
     shards: str = "data/shards"
     on_error: str = "skip"  # raise | skip: what a broken sketch does (see README, bad data)
@@ -49,15 +60,10 @@ class DataConfig:
     synth: SynthConfig = field(default_factory=SynthConfig)
 
     def __post_init__(self) -> None:
-        if self.source not in ("synthetic", "fscoco"):
-            raise ConfigError(f"data.source={self.source!r}: choose synthetic or fscoco")
+        if self.source not in SOURCES:
+            raise ConfigError(f"data.source={self.source!r}: choose {', '.join(SOURCES[:-1])} or {SOURCES[-1]}")
         if self.on_error not in ("raise", "skip"):
             raise ConfigError(f"data.on_error={self.on_error!r}: choose raise or skip")
-
-    @property
-    def root(self) -> Path:
-        """The FSCOCO-Seg layout directory the pipeline reads."""
-        return Path(self.synthetic_root if self.source == "synthetic" else self.fscoco_root)
 
 
 RENDER_STYLES = ("sketch", "clipart")

@@ -1,18 +1,23 @@
 """`sketchseg stage NAME`: the DVC pipeline's stages, each reading the typed config from params.yaml (and
 ``-S key=value`` overrides, as ``sketchseg train -S``).
 
-| stage      | reads                          | writes                                                     |
-|------------|--------------------------------|------------------------------------------------------------|
-| source     | data.source, data.synth        | data/source: synthetic dataset, or SOURCE.json (FS-COCO)   |
-| prepare    | data/source                    | data.prepared: splits.json, categories.json, checks.json   |
-| shards     | data/source, data.prepared     | data.shards: webdataset shards per split                   |
-| foundation | data/source (objects + scenes) | foundation.out: the foundation CLIP (open_clip local-dir)  |
-| train      | shards, foundation, params     | train.out, eval.out (runs the Prefect train-flow)          |
+| stage      | reads                           | writes                                                         |
+|------------|---------------------------------|----------------------------------------------------------------|
+| synth      | data.synth                      | data/synth: the synthetic dataset (scenes + isolated objects)  |
+| source     | data.source and its folders     | data/source: the dataset trained and evaluated on (see below)  |
+| prepare    | data/source                     | data.prepared: splits.json, categories.json, checks.json       |
+| shards     | data/source, data.prepared      | data.shards: webdataset shards per split                       |
+| foundation | data/synth (objects + scenes)   | foundation.out: the foundation CLIP (open_clip local-dir)      |
+| train      | shards, foundation, params      | train.out, eval.out (runs the Prefect train-flow)              |
 
-With ``data.source: fscoco`` the source stage does not copy the release: it writes ``data/source/SOURCE.json`` with
-the release's path and a fingerprint of its file list (names, sizes, modification times), so DVC reruns the
-downstream stages when the release changes. Every later stage resolves the dataset root through
-:func:`dataset_root`.
+The dataset (``data.source``) and the offline foundation's training data are separate: the foundation always learns
+from the synthetic generator's data, so a run on real sketches (``data.source: friss``) starts from the same
+foundation as the embedded default (same parameters: DVC keeps it, nothing is retrained). The source stage writes
+``data/source/SOURCE.json`` naming the dataset's folder for ``synthetic`` (``data/synth``) and ``fscoco`` (the
+release, which is not copied, with a fingerprint of its file list: names, sizes, modification times, so DVC reruns
+the downstream stages when it changes); for ``friss`` it converts the stroke-3 files into the FSCOCO-Seg layout in
+``data/source`` itself (:mod:`sketchseg.data.friss`, with ``friss.json``: what each rule removed). Every later
+stage resolves the dataset's folder through :func:`dataset_root`.
 
 Same parameters, same outputs: every stage is seeded from params.yaml and the torch stages run on a fixed number of
 CPU threads (``foundation.threads``, ``train.threads``), and no output holds a timing, a host name, a date or an
@@ -46,8 +51,9 @@ from sketchseg.io_utils import atomic_dir, file_sha256
 
 log = logging.getLogger(__name__)
 
-HELP = "run one stage of the DVC pipeline (source, prepare, shards, foundation, train) from params.yaml"
-STAGES = ("source", "prepare", "shards", "foundation", "train")
+HELP = "run one stage of the DVC pipeline (synth, source, prepare, shards, foundation, train) from params.yaml"
+STAGES = ("synth", "source", "prepare", "shards", "foundation", "train")
+SYNTH_DIR = Path("data/synth")  # the synthetic generator's dataset: the embedded default and the foundation's data
 SOURCE_DIR = Path("data/source")
 TIMINGS_DIR = Path("data/timings")  # per-stage timings and host facts, declared in dvc.yaml as uncached outputs
 WORK_DIR = Path("data/work")  # the train stage's resumable state, which DVC does not delete before a rerun
@@ -66,7 +72,8 @@ def fingerprint(root: Path) -> str:
 
 
 def dataset_root(source_dir: Path = SOURCE_DIR) -> Path:
-    """The FSCOCO-Seg directory the pipeline reads: the source stage's output or the release it names."""
+    """The FSCOCO-Seg directory the pipeline reads: the folder the source stage's SOURCE.json names, or the source
+    stage's output itself (a converted real set)."""
     marker = source_dir / "SOURCE.json"
     if marker.is_file():
         return Path(json.loads(marker.read_text(encoding="utf-8"))["root"])
@@ -75,21 +82,42 @@ def dataset_root(source_dir: Path = SOURCE_DIR) -> Path:
     return source_dir
 
 
-def stage_source(cfg: Config, source_dir: Path = SOURCE_DIR) -> None:
-    if cfg.data.source == "synthetic":
-        from sketchseg.data.synth import generate
+def stage_synth(cfg: Config, synth_dir: Path = SYNTH_DIR) -> None:
+    from sketchseg.data.synth import generate
 
-        s = cfg.data.synth
-        generate(
-            source_dir,
-            participants=s.participants,
-            per_participant=s.per_participant,
-            seed=s.seed,
-            objects_per_category=s.objects_per_category,
-            test_participants=s.test_participants,
-            val_per_participant=s.val_per_participant,
-            workers=max(1, os.cpu_count() or 1),
-        )
+    s = cfg.data.synth
+    generate(
+        synth_dir,
+        participants=s.participants,
+        per_participant=s.per_participant,
+        seed=s.seed,
+        objects_per_category=s.objects_per_category,
+        test_participants=s.test_participants,
+        val_per_participant=s.val_per_participant,
+        workers=max(1, os.cpu_count() or 1),
+    )
+
+
+def _named(root: Path) -> Path:
+    """``root`` relative to the working directory when it lies inside it (clones in other folders then write the
+    same file), else absolute."""
+    root = root.resolve()
+    return Path(os.path.relpath(root)) if root.is_relative_to(Path.cwd().resolve()) else root
+
+
+def _write_marker(source_dir: Path, record: dict[str, Any]) -> None:
+    with atomic_dir(source_dir) as tmp:
+        (tmp / "SOURCE.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+
+
+def stage_source(cfg: Config, source_dir: Path = SOURCE_DIR, synth_dir: Path = SYNTH_DIR) -> None:
+    if cfg.data.source == "synthetic":
+        if not (synth_dir / "all_classes.json").is_file():
+            raise DataError(f"{synth_dir}: no synthetic dataset; run the synth stage first (dvc repro synth)")
+        _write_marker(source_dir, {"source": "synthetic", "root": str(synth_dir)})
+        return
+    if cfg.data.source == "friss":
+        stage_source_friss(cfg, source_dir)
         return
     root = Path(cfg.data.fscoco_root).resolve()
     if not root.is_dir():
@@ -100,12 +128,27 @@ def stage_source(cfg: Config, source_dir: Path = SOURCE_DIR) -> None:
     from sketchseg.data.fscoco import read_all_classes
 
     read_all_classes(root)  # at the root or in the split folders; the error lists every place looked at
-    # a release inside the repository is named relative to it, so that clones in other folders write the same file
-    named = Path(os.path.relpath(root)) if root.is_relative_to(Path.cwd().resolve()) else root
+    _write_marker(source_dir, {"source": "fscoco", "root": str(_named(root)), "fingerprint": fingerprint(root)})
+
+
+def stage_source_friss(cfg: Config, source_dir: Path = SOURCE_DIR) -> None:
+    """Convert the FrISS / CBSC folders of ``data.friss_root`` (train, val) and ``data.friss_test_root`` (test) into
+    the FSCOCO-Seg layout in ``source_dir`` (:func:`sketchseg.data.friss.convert`) and print what each rule removed."""
+    from sketchseg.data.friss import SPLIT_FOLDERS, convert, split_folder
+
+    d = cfg.data
+    roots = {"train": Path(d.friss_root), "val": Path(d.friss_root), "test": Path(d.friss_test_root)}
+    for split, root in roots.items():
+        if split_folder(root, split) is None:
+            key = "data.friss_test_root" if split == "test" else "data.friss_root"
+            raise DataError(
+                f"{root}: no {split} split (no {' or '.join(SPLIT_FOLDERS[split])} folder); set {key} to a FrISS or "
+                "CBSC folder that has one"
+            )
     with atomic_dir(source_dir) as tmp:
-        (tmp / "SOURCE.json").write_text(
-            json.dumps({"source": "fscoco", "root": str(named), "fingerprint": fingerprint(root)}, indent=1) + "\n"
-        )
+        report = convert({s: _named(r) for s, r in roots.items()}, tmp, class_map=d.class_map,
+                         vocabulary=d.vocabulary, on_error=d.on_error)  # fmt: skip
+    print("\n".join(report["summary"]))
 
 
 def stage_prepare(cfg: Config) -> None:
@@ -134,7 +177,7 @@ def stage_shards(cfg: Config) -> None:
 def stage_foundation(cfg: Config, params: Path) -> dict[str, Any]:
     from sketchseg.foundation import build_foundation
 
-    report = build_foundation(cfg, data_root=dataset_root(), out=Path(cfg.foundation.out))
+    report = build_foundation(cfg, data_root=SYNTH_DIR, out=Path(cfg.foundation.out))
     return {**report["timing"], "steps": report.get("training", {}).get("steps")}
 
 
@@ -175,6 +218,7 @@ def stage_train(cfg: Config, params: Path, overrides: list[str] | None = None) -
 def stage_outputs(cfg: Config, stage: str) -> list[Path]:
     """The output folders of ``stage`` (as dvc.yaml declares them)."""
     return {
+        "synth": [SYNTH_DIR],
         "source": [SOURCE_DIR],
         "prepare": [Path(cfg.data.prepared)],
         "shards": [Path(cfg.data.shards)],
@@ -262,7 +306,9 @@ def run(args: argparse.Namespace) -> int:
     clear_leftovers(stage_outputs(cfg, args.stage))
     started, t0 = time.time(), time.perf_counter()
     details: dict[str, Any] | None = None
-    if args.stage == "source":
+    if args.stage == "synth":
+        stage_synth(cfg)
+    elif args.stage == "source":
         stage_source(cfg)
     elif args.stage == "prepare":
         stage_prepare(cfg)

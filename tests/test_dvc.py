@@ -34,8 +34,9 @@ def fresh_clone(dst: Path, **data_overrides) -> Path:
     """A copy of the tracked pipeline files in a new git repository with DVC initialised (analytics off)."""
     for name in ("dvc.yaml", "params.yaml"):
         shutil.copy(REPO / name, dst / name)
-    (dst / "data" / "fscoco").mkdir(parents=True)
-    shutil.copy(REPO / "data" / "fscoco" / "README.md", dst / "data" / "fscoco" / "README.md")
+    for placeholder in ("fscoco", "friss"):
+        (dst / "data" / placeholder).mkdir(parents=True)
+        shutil.copy(REPO / "data" / placeholder / "README.md", dst / "data" / placeholder / "README.md")
     for folder in ("sketchseg", "flows"):
         shutil.copytree(REPO / folder, dst / folder, ignore=shutil.ignore_patterns("__pycache__"))
     params = yaml.safe_load((dst / "params.yaml").read_text())
@@ -51,15 +52,16 @@ def fresh_clone(dst: Path, **data_overrides) -> Path:
 
 
 def ran(output: str) -> set[str]:
-    return {stage for stage in ("source", "prepare", "shards") if f"Running stage '{stage}'" in output}
+    return {stage for stage in ("synth", "source", "prepare", "shards") if f"Running stage '{stage}'" in output}
 
 
 @pytest.mark.slow
 def test_data_stages_repro_noop_and_selective_rerun(tmp_path: Path) -> None:
     repo = fresh_clone(tmp_path)
     first = sh("dvc", "repro", "shards", cwd=repo)
-    assert ran(first.stdout) == {"source", "prepare", "shards"}
-    assert (repo / "data/source/all_classes.json").is_file()
+    assert ran(first.stdout) == {"synth", "source", "prepare", "shards"}
+    assert (repo / "data/synth/all_classes.json").is_file()
+    assert json.loads((repo / "data/source/SOURCE.json").read_text())["root"] == "data/synth"
     assert (repo / "data/prepared/splits.json").is_file()
     assert sorted(p.name for p in (repo / "data/shards").glob("val-*.tar"))
     second = sh("dvc", "repro", "shards", cwd=repo)
@@ -84,7 +86,7 @@ def test_fscoco_source_names_the_release_and_tracks_its_changes(tiny_data: dict,
     (tmp_path / "repo").mkdir()
     repo = fresh_clone(tmp_path / "repo", source="fscoco", fscoco_root=str(release))
     first = sh("dvc", "repro", "shards", cwd=repo)
-    assert ran(first.stdout) == {"source", "prepare", "shards"}
+    assert ran(first.stdout) == {"synth", "source", "prepare", "shards"}
     assert sorted(p.name for p in (repo / "data/source").iterdir()) == ["SOURCE.json"]  # the release is not copied
     source = json.loads((repo / "data/source/SOURCE.json").read_text())
     assert source == {"source": "fscoco", "root": str(release.resolve()), "fingerprint": fingerprint(release)}
@@ -117,7 +119,7 @@ def test_end_to_end_repro_on_tiny_parameters(tmp_path: Path) -> None:
     first = sh("dvc", "repro", cwd=repo, env=env)
     assert "Running stage 'train'" in first.stdout and "Running stage 'foundation'" in first.stdout
     metrics = json.loads((repo / "data/eval/metrics.json").read_text())
-    assert set(metrics["test"]) == {"clip", "clip_surgery", "optimal", "last"}
+    assert set(metrics["test"]) == {"chance", "majority", "clip", "clip_surgery", "optimal", "last"}
     figures = json.loads((repo / "data/eval/report.json").read_text())["figures"]
     assert set(figures["grounding"]) == {"clip_surgery", "optimal", "last"}
     assert set(figures["grounding"]["optimal"]) == {"pairs", "own", "predicted", "whole", "other"}
@@ -130,9 +132,12 @@ def test_end_to_end_repro_on_tiny_parameters(tmp_path: Path) -> None:
     assert "Running stage" not in second.stdout, second.stdout
     shown = json.loads(sh("dvc", "metrics", "show", "--json", cwd=repo, env=env).stdout)
     (row,) = shown[""]["data"].values()  # one metrics file: one row of `dvc metrics show`
-    models = ("clip", "clip_surgery", "optimal", "last")
-    compared = {f"{s}.{m}.{k}" for s in ("val", "test") for m in models for k in ("miou", "acc_p", "acc_s")}
-    assert set(flatten(row["data"])) == {"tau", *compared}  # 25 columns, not the report's every figure
+    models = ("chance", "majority", "clip", "clip_surgery", "optimal", "last")
+    keys = ("miou", "acc_p", "acc_s", "miou_pooled")
+    compared = {f"{s}.{m}.{k}" for s in ("val", "test") for m in models for k in keys}
+    intervals = {f"{s}.{m}.miou_vs_clip_surgery.{k}" for s in ("val", "test") for m in ("optimal", "last")
+                 for k in ("diff", "low", "high")}  # fmt: skip
+    assert set(flatten(row["data"])) == {"tau", *compared, *intervals}  # not the report's every figure
     sh("git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A", cwd=repo, env=env)
     sh("git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "run", cwd=repo, env=env)
     exp = sh("dvc", "exp", "run", "-S", "train.lr=0.002", cwd=repo, env=env)

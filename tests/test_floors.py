@@ -73,7 +73,8 @@ def test_paired_interval_of_a_known_difference() -> None:
     a = b + 0.05 + rng.normal(0, 0.01, 400)  # a model better by 5 points on every sketch, small noise
     i = paired_mean_interval(a, b)
     assert i.diff == pytest.approx(np.mean(a - b)) and i.low < 0.05 < i.high and i.high - i.low < 0.004
-    assert i.excludes_zero and i.verdict() == "better" and i.text() == f"{100 * i.diff:+.2f} [{100 * i.low:+.2f}, {100 * i.high:+.2f}]"
+    assert i.excludes_zero and i.verdict() == "better"
+    assert i.text() == f"{100 * i.diff:+.2f} [{100 * i.low:+.2f}, {100 * i.high:+.2f}]"
     # the same difference unpaired in spirit: noise far larger than the difference -> no difference
     c = b + rng.normal(0, 0.2, 400)
     j = paired_mean_interval(c, b)

@@ -34,6 +34,13 @@ from tests.test_dvc import fresh_clone
 PAPER = REPO / "experiments" / "paper.yaml"
 # the size of the rehearsal; every other value comes from experiments/paper.yaml
 SIZE = {
+    # the synthetic data the synth stage generates whatever data.source says (read by no stage but the foundation's
+    # zero-shot report here): small
+    "data.synth.participants": 4,
+    "data.synth.per_participant": 4,
+    "data.synth.test_participants": 1,
+    "data.synth.val_per_participant": 1,
+    "data.synth.objects_per_category": 0,
     "train.epochs": 1,
     "train.batch_size": 2,
     "train.max_steps_per_epoch": 1,
@@ -101,7 +108,7 @@ def paper_run(tmp_path_factory: pytest.TempPathFactory):
 
 def test_the_run_used_the_paper_set_with_only_sizes_changed(paper_run) -> None:
     repo = paper_run["repo"]
-    for stage in ("source", "prepare", "shards", "foundation", "train"):
+    for stage in ("synth", "source", "prepare", "shards", "foundation", "train"):
         assert f"Running stage '{stage}'" in paper_run["log"], stage
     paper = yaml.safe_load(PAPER.read_text())
     resolved = {k: list(v) if isinstance(v, tuple) else v for k, v in flatten(load_config(repo / "params.yaml")

@@ -8,6 +8,7 @@ from sketchseg.data.shards import read_index
 from sketchseg.eval.evaluate import samples_from_shards
 from sketchseg.eval.report import compared_metrics, evaluated_on, format_table, sample_fingerprint
 
+
 def interval(diff: float, low: float, high: float) -> dict:
     return {"diff": diff, "low": low, "high": high, "level": 0.95, "n_resamples": 2000, "verdict": "x"}
 

@@ -34,9 +34,13 @@ def _count(folder: Path, pattern: str) -> int:
     return sum(1 for _ in folder.glob(pattern))
 
 
-def test_source_prepare_and_shards_stages_honour_overrides(workdir: Path) -> None:
+def test_synth_source_prepare_and_shards_stages_honour_overrides(workdir: Path) -> None:
+    assert main(["stage", "source", *SMALL]) == 2  # no synthetic dataset yet: the synth stage comes first
+    assert main(["stage", "synth", *SMALL, "-S", "data.synth.seed=5"]) == 0
     assert main(["stage", "source", *SMALL, "-S", "data.synth.seed=5"]) == 0
-    source = workdir / "data/source"
+    assert json.loads((workdir / "data/source/SOURCE.json").read_text()) == {"source": "synthetic",
+                                                                            "root": "data/synth"}  # fmt: skip
+    source = workdir / "data/synth"
     meta = json.loads((source / "synth.json").read_text())
     assert (meta["participants_count"], meta["per_participant"], meta["seed"]) == (3, 4, 5)
     assert meta["sizes"] == {"train": 6, "val": 2, "test": 4, "objects": 0}
@@ -61,7 +65,7 @@ def test_foundation_and_train_stages_get_the_overridden_config(workdir: Path, mo
     seen: dict = {}
 
     def build_foundation(cfg, *, data_root, out):
-        seen["foundation"] = (cfg.foundation.minutes, out)
+        seen["foundation"] = (cfg.foundation.minutes, out, data_root)
         return {"timing": {}, "training": {"steps": 0}}
 
     def train_flow(params, overrides=None, work=None, **kwargs):
@@ -74,7 +78,7 @@ def test_foundation_and_train_stages_get_the_overridden_config(workdir: Path, mo
     (workdir / "data/source/all_classes.json").write_text('["tree"]')
     (workdir / "data/shards").mkdir(parents=True)
     assert main(["stage", "foundation", "-S", "foundation.minutes=0.5", "-S", "foundation.out=elsewhere/f"]) == 0
-    assert seen["foundation"] == (0.5, Path("elsewhere/f"))
+    assert seen["foundation"] == (0.5, Path("elsewhere/f"), Path("data/synth"))  # whatever data.source says
     assert main(["stage", "train", "-S", "train.epochs=7", "-S", "data.max_categories=2"]) == 0
     assert (seen["train"].train.epochs, seen["train"].data.max_categories) == (7, 2)
 
@@ -113,3 +117,31 @@ def test_source_stage_accepts_a_release_with_all_classes_in_its_split_folders(wo
     assert err.count("\n") == 1 and "no all_classes.json" in err
     assert all(f"{release.resolve()}/{place}" in err for place in
                ("all_classes.json", "train/all_classes.json", "val/all_classes.json", "test/all_classes.json"))
+
+
+def test_source_stage_converts_real_stroke3_sketches(workdir: Path, capsys) -> None:
+    """data.source friss: train and val from one folder, test from another, mapped and restricted, with the counts
+    of what each rule removed printed and written to data/source/friss.json."""
+    from tests.test_friss import scene, write
+
+    friss, cbsc = workdir / "friss", workdir / "cbsc"
+    write(friss / "train", "sceneid-1-userid-2", scene([("yoga", 2), ("table", 1)]))
+    write(friss / "val", "sceneid-2-userid-2", scene([("palm tree", 1), ("ocean", 2)]))
+    write(cbsc / "test", "1_outdoor_1", scene([("tree", 1)]))
+    write(cbsc / "test", "1_indoor_2", scene([("table", 3)]))
+    real = ["-S", "data.source=friss", "-S", f"data.friss_root={friss}", "-S", f"data.friss_test_root={cbsc}",
+            "-S", "data.class_map=people_to_synthetic", "-S", "data.vocabulary=synthetic"]  # fmt: skip
+    assert main(["stage", "source", *real]) == 0
+    out = capsys.readouterr().out
+    assert "train: 1 files (0 duplicates read once), 1 sketches, 2 objects; class map renamed 1; vocabulary " \
+           "deleted 1 objects (1 strokes)" in out  # fmt: skip
+    assert "test: 2 files" in out and "dropped 1 sketches left empty; kept 1 sketches" in out
+    report = json.loads((workdir / "data/source/friss.json").read_text())
+    assert report["splits"]["val"]["renamed_objects"] == 2 and report["class_map"] == "people_to_synthetic"
+    assert json.loads((workdir / "data/source/val/classes/sceneid-2-userid-2.json").read_text()) == [
+        "tree", "water", "water"]  # fmt: skip
+    assert main(["stage", "prepare", *real]) == 0
+    assert json.loads((workdir / "data/prepared/splits.json").read_text())["test"] == ["1_outdoor_1"]
+    assert main(["stage", "source", *real[:4], "-S", f"data.friss_test_root={friss}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{friss}: no test split (no test folder)" in err
