@@ -86,6 +86,16 @@ paper: setup
 	  eval "PATH=\"$(CURDIR)/$(VENV)/bin:\$$PATH\" $(VENV)/bin/dvc exp run -n paper $$flags"
 	@$(PY) -m sketchseg.pipeline
 
+# People's sketches (docs: "People's sketches"): experiments/real.yaml as the DVC experiment `real`. FRISS: a copy of
+# FrISS (train/, val/), CBSC: a copy of CBSC (test/), both from github.com/aleynakutuk6/CAVT (datasets/data/).
+FRISS ?=
+CBSC ?=
+real: setup
+	@flags="$$($(PY) experiments/overrides.py experiments/real.yaml "data.friss_root=$(FRISS)" \
+	  "data.friss_test_root=$(CBSC)" $(SET))" && echo "dvc exp run -n real $$flags" && \
+	  eval "PATH=\"$(CURDIR)/$(VENV)/bin:\$$PATH\" $(VENV)/bin/dvc exp run -n real $$flags"
+	@$(PY) -m sketchseg.pipeline
+
 bench: setup
 	$(PY) bench/synth.py
 	$(PY) bench/captions.py
