@@ -27,7 +27,8 @@ An ``(n, 3)`` ``.npy`` is FS-COCO (absolute) when its typical coordinate (median
 row) exceeds 4x its typical step between rows (median of the absolute row differences), else stroke-3 (offsets are
 about as large as the steps between them); to be explicit, write JSON with ``scene_strokes``/``strokes`` keys.
 
-Malformed input raises :class:`~sketchseg.errors.InputError` with one line naming the source and the problem.
+Malformed input raises :class:`~sketchseg.errors.InputError` with one line naming the source and the problem; so do
+coordinates or canvas sizes beyond ``MAX_COORDINATE`` (1e9), whose fitting onto the raster would overflow.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from sketchseg.data.strokes import CANVAS, split_strokes
 from sketchseg.errors import DataError, InputError
 
 VECTOR_SUFFIXES = (".npy", ".json", ".svg")
+MAX_COORDINATE = 1e9  # larger coordinates (and canvas sizes) are refused: fitting them would overflow float64
 MAX_FILE_BYTES = 64_000_000  # larger vector files are refused (a scene sketch is a few hundred kB at most)
 _ABSOLUTE_RATIO = 4.0  # .npy: absolute when the median coordinate exceeds this many median steps
 
@@ -95,7 +97,18 @@ def _numeric(data: Any, what: str, source: str) -> np.ndarray:
     arr = arr.astype(np.float64)
     if not np.all(np.isfinite(arr)):
         raise InputError(f"{source}: {what}: NaN or infinite coordinates")
+    check_magnitude(arr, what, source)
     return arr
+
+
+def check_magnitude(values: np.ndarray, what: str, source: str) -> None:
+    """InputError when a finite coordinate lies beyond ``MAX_COORDINATE``: the extent and scale of such a drawing
+    overflow float64 when it is fitted onto the raster."""
+    if values.size and float(np.max(np.abs(values))) > MAX_COORDINATE:
+        raise InputError(
+            f"{source}: {what}: coordinates beyond +-{MAX_COORDINATE:g} (largest {float(np.max(np.abs(values))):g}); "
+            "scale the drawing down"
+        )
 
 
 def _canvas(width: Any, height: Any, source: str) -> tuple[float, float] | None:
@@ -110,6 +123,8 @@ def _canvas(width: Any, height: Any, source: str) -> tuple[float, float] | None:
             raise InputError(f"{source}: canvas {name} {value!r} is not a number")
         if not math.isfinite(value) or value <= 0:
             raise InputError(f"{source}: canvas {name} {value!r} must be a positive finite number")
+        if value > MAX_COORDINATE:
+            raise InputError(f"{source}: canvas {name} {value:g} is over the limit of {MAX_COORDINATE:g}")
         out.append(float(value))
     return out[0], out[1]
 
@@ -164,6 +179,7 @@ def from_stroke3(
     if bad.size:
         raise InputError(f"{source}: stroke-3 pen values must be 0 or 1, got {arr[bad[0], 2]:g} in row {bad[0]}")
     xy = np.cumsum(arr[:, :2], axis=0)  # [n, 2] absolute
+    check_magnitude(xy, "stroke-3 points (offsets summed)", source)
     ends = np.flatnonzero(arr[:, 2] == 1)
     if not ends.size or ends[-1] != len(arr) - 1:
         ends = np.append(ends, len(arr) - 1)  # the open last stroke

@@ -21,7 +21,7 @@ import numpy as np
 import svgelements as se
 
 from sketchseg.data.strokes import RASTER
-from sketchseg.data.vector import VectorSketch
+from sketchseg.data.vector import MAX_COORDINATE, VectorSketch, check_magnitude
 from sketchseg.errors import InputError
 
 MAX_POINTS_PER_SEGMENT = 2048
@@ -59,7 +59,10 @@ def _sample(segments: list[se.PathSegment], step: float) -> np.ndarray:
 
 def read_svg(text: str | bytes, source: str = "<svg>") -> VectorSketch:
     """Parse an SVG document into a :class:`VectorSketch` (module doc); InputError naming ``source`` on failure."""
-    data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    try:
+        data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    except UnicodeEncodeError as exc:  # a lone surrogate (JSON "\\ud800") is no text an XML parser can read
+        raise InputError(f"{source}: not valid Unicode text ({exc.reason} at character {exc.start})") from None
     try:
         document = se.SVG.parse(io.BytesIO(data))
         if not isinstance(document, se.SVG):
@@ -75,13 +78,21 @@ def read_svg(text: str | bytes, source: str = "<svg>") -> VectorSketch:
     ends = np.array([[p.x, p.y] for segs in subpaths for s in segs for p in (s.start, s.end)], dtype=np.float64)
     if not np.all(np.isfinite(ends)):
         raise InputError(f"{source}: SVG has NaN or infinite coordinates")
+    check_magnitude(ends, "SVG points", source)
     extent = float(np.max(ends.max(axis=0) - ends.min(axis=0)))
     step = max(extent, 1e-9) / RASTER
-    strokes = [_sample(segs, step) for segs in subpaths]
+    try:
+        strokes = [_sample(segs, step) for segs in subpaths]
+    except (OverflowError, ValueError):  # a curve whose length overflows (control points far beyond its ends)
+        raise InputError(f"{source}: SVG has curves whose length overflows; scale the drawing down") from None
     if not all(np.all(np.isfinite(s)) for s in strokes):
         raise InputError(f"{source}: SVG has curves with NaN or infinite points")
+    check_magnitude(np.concatenate(strokes), "SVG curve points", source)
     declared = document.values.get("width") is not None or document.values.get("height") is not None
     canvas = None
     if (declared or document.viewbox is not None) and document.width > 0 and document.height > 0:
         canvas = (float(document.width), float(document.height))
+        if not all(math.isfinite(v) and v <= MAX_COORDINATE for v in canvas):
+            size = f"{canvas[0]:g}x{canvas[1]:g}"
+            raise InputError(f"{source}: SVG canvas {size} is over the limit of {MAX_COORDINATE:g}")
     return VectorSketch(strokes=tuple(strokes), canvas=canvas, source=source, format="svg")
