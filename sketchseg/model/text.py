@@ -3,10 +3,13 @@
 CLIP's text transformer is causal and pools at the end-of-text token, so a prompt's embedding depends only on the
 tokens up to that token. :meth:`TextEncoder.encode` therefore runs the tower on the batch truncated to its longest
 prompt (about 8 tokens instead of 77 for "a sketch of {}"), which gives the same embeddings at a fraction of the
-cost (tests/test_text.py proves equality). Category embeddings are cached per category string.
+cost (tests/test_text.py proves equality). Category embeddings are cached per category string, in a bounded LRU
+cache (``max_cached`` entries, least recently used dropped first).
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
@@ -30,16 +33,25 @@ def text_forward(tower: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     return x  # [N, D]
 
 
-class TextEncoder:
-    """Wraps an open_clip CLIP (or CustomTextCLIP) text tower. Always frozen; no gradient flows through it."""
+MAX_CACHED = 4096  # category embeddings kept by default (a few kB each)
 
-    def __init__(self, clip: nn.Module, tokenizer: object, templates: tuple[str, ...]) -> None:
+
+class TextEncoder:
+    """Wraps an open_clip CLIP (or CustomTextCLIP) text tower. Always frozen; no gradient flows through it.
+    ``max_cached``: category embeddings kept (per templates and category), least recently used dropped first."""
+
+    def __init__(
+        self, clip: nn.Module, tokenizer: object, templates: tuple[str, ...], max_cached: int = MAX_CACHED
+    ) -> None:
+        if max_cached < 1:
+            raise ValueError(f"max_cached {max_cached}: must be >= 1")
         tower = clip.text if hasattr(clip, "text") else clip
         self.tower = tower  # the weights belong to the backbone module
         self.clip = clip
         self.tokenizer = tokenizer
         self.templates = tuple(templates)
-        self._cache: dict[tuple[tuple[str, ...], str], torch.Tensor] = {}  # (templates, category) -> [D]
+        self.max_cached = max_cached
+        self._cache: OrderedDict[tuple[tuple[str, ...], str], torch.Tensor] = OrderedDict()  # (templates, c) -> [D]
         self.calls = 0  # number of text-tower forward passes (for tests and benchmarks)
         pool = getattr(tower, "text_pool_type", getattr(tower, "pool_type", "argmax"))
         causal = getattr(tower, "attn_mask", None) is not None
@@ -62,16 +74,21 @@ class TextEncoder:
         """Category names -> [C, D] CCT: templates (default: the model's) averaged after L2 normalisation,
         renormalised. Cached per (templates, category)."""
         templates = self.templates if templates is None else tuple(templates)
-        missing = list(dict.fromkeys(c for c in categories if (templates, c) not in self._cache))
+        found = {c: self._cache.get((templates, c)) for c in categories}
+        missing = [c for c, e in found.items() if e is None]
         if missing:
             prompts = [t.format(c) for c in missing for t in templates]
             emb = self.encode_texts(prompts).view(len(missing), len(templates), -1)  # [M, T, D]
             emb = F.normalize(emb.mean(dim=1), dim=-1)  # [M, D]
-            for c, e in zip(missing, emb, strict=True):
-                self._cache[(templates, c)] = e
+            found.update(zip(missing, emb, strict=True))
+        for c in found:  # most recently used last; the oldest beyond max_cached dropped
+            self._cache[(templates, c)] = found[c]
+            self._cache.move_to_end((templates, c))
+        while len(self._cache) > self.max_cached:
+            self._cache.popitem(last=False)
         if not categories:
             return torch.empty(0, self.embed_dim, device=self._device())
-        return torch.stack([self._cache[(templates, c)] for c in categories]).to(self._device())  # [C, D]
+        return torch.stack([found[c] for c in categories]).to(self._device())  # [C, D]
 
     @property
     def embed_dim(self) -> int:
@@ -83,6 +100,11 @@ class TextEncoder:
     def cached_categories(self) -> list[str]:
         """The category names whose embeddings are cached (under any templates), sorted."""
         return sorted({name for _, name in list(self._cache)})
+
+    @property
+    def cached(self) -> int:
+        """Number of cached embeddings (per templates and category)."""
+        return len(self._cache)
 
     def clear_cache(self) -> None:
         self._cache.clear()
