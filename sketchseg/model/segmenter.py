@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from sketchseg.data.vector import VectorSketch
@@ -43,6 +44,9 @@ class Segmentation:
     ``stroke_labels`` (vector input, None for an image): one :class:`StrokeLabel` per input stroke in input order,
     the majority category of its pixels (:mod:`sketchseg.model.stroke_labels`); ``vector``: the strokes and their
     pixel sets on the 512x512 raster the labels refer to.
+    ``work_size``: ``(h, w)`` of ``similarity`` when the maps were computed at a working resolution below the sketch's
+    (a Segmenter with ``work_pixels``, a large sketch; every stroke pixel then took its working pixel's label and
+    mask), None when they are at the sketch's resolution.
     """
 
     categories: list[str]
@@ -58,6 +62,7 @@ class Segmentation:
     recipe: str = "sketchseg"
     stroke_labels: list[StrokeLabel] | None = None
     vector: RasterisedVector | None = None
+    work_size: tuple[int, int] | None = None
 
 
 def normalise_categories(categories: str | Sequence[str]) -> tuple[list[str], list[str]]:
@@ -112,6 +117,7 @@ class SegmentRequest:
     categories: str | Sequence[str] | None = None
     caption: str | None = None
     threshold: float | None = None
+    model_input: tuple[torch.Tensor, tuple[int, int, int]] | None = None  # Segmenter.model_input(image), if computed
 
 
 @dataclass
@@ -142,7 +148,13 @@ class Segmenter:
     so a repeated vocabulary costs no text-tower call. Sketches are encoded in batches of ``batch_size``; each
     sketch of a batch may carry its own vocabulary (:meth:`segment_batch`). ``recipe`` (``sketchseg`` | ``authors``
     | an :class:`~sketchseg.model.recipe.InferenceRecipe`) decides templates, maps, upsampling and the threshold's
-    effect; its default threshold applies when a call gives none."""
+    effect; its default threshold applies when a call gives none.
+
+    ``work_pixels`` bounds the memory of large sketches: when the sketch padded to a square holds more pixels, the
+    maps are computed at a working resolution of at most that many pixels over the sketch (the values the
+    upsampling would give at the working pixels' centres) instead of at the sketch's resolution, and every stroke
+    pixel takes the label (and isolated mask) of its working pixel: [C, H, W] maps would need 4 C bytes per pixel
+    (2 GB for 32 categories at 4096 x 4096). None (default): always at the sketch's resolution."""
 
     def __init__(
         self,
@@ -150,11 +162,15 @@ class Segmenter:
         device: str | torch.device = "cpu",
         batch_size: int = 16,
         recipe: str | InferenceRecipe = "sketchseg",
+        work_pixels: int | None = None,
     ) -> None:
+        if work_pixels is not None and work_pixels < 1:
+            raise InputError(f"work_pixels {work_pixels}: must be >= 1 (or None)")
         self.model = model.eval().to(device)
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.recipe = get_recipe(recipe)
+        self.work_pixels = work_pixels
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, **kwargs) -> Segmenter:
@@ -219,6 +235,12 @@ class Segmenter:
         if batch:
             yield from self._run(batch, [vocab] * len(batch), [threshold] * len(batch))
 
+    def model_input(self, image: ImageLike) -> tuple[torch.Tensor, tuple[int, int, int]]:
+        """What the encoder gets for ``image`` ([1, S, S] and the padding box, :func:`to_model_input`): computed
+        beforehand and passed in :attr:`SegmentRequest.model_input`, it keeps the resizing of a large sketch out of
+        :meth:`segment_batch` (a server's model thread)."""
+        return to_model_input(as_sketch(image), self.model.image_size)
+
     @torch.no_grad()
     def segment_batch(self, requests: Sequence[SegmentRequest]) -> list[Segmentation]:
         """Segment sketches that each carry their own vocabulary and threshold, encoding them together in batches
@@ -227,18 +249,25 @@ class Segmenter:
             check_threshold(request.threshold)
         vocabs = [self._vocabulary(r.categories, r.caption) for r in requests]
         sketches = [as_sketch(r.image) for r in requests]
+        prepared = [r.model_input for r in requests]
         out: list[Segmentation] = []
         for start in range(0, len(requests), self.batch_size):
             stop = start + self.batch_size
             thresholds = [r.threshold for r in requests[start:stop]]
-            out.extend(self._run(sketches[start:stop], vocabs[start:stop], thresholds))
+            out.extend(self._run(sketches[start:stop], vocabs[start:stop], thresholds, prepared[start:stop]))
         return out
 
     def _run(
-        self, sketches: list[Sketch], vocabs: list[_Vocabulary], thresholds: list[float | None]
+        self,
+        sketches: list[Sketch],
+        vocabs: list[_Vocabulary],
+        thresholds: list[float | None],
+        prepared: Sequence[tuple[torch.Tensor, tuple[int, int, int]] | None] | None = None,
     ) -> Iterator[Segmentation]:
         size = self.model.image_size
-        inputs, boxes = zip(*(to_model_input(s, size) for s in sketches), strict=True)
+        prepared = prepared or [None] * len(sketches)
+        pairs = (p if p is not None else to_model_input(s, size) for s, p in zip(sketches, prepared, strict=True))
+        inputs, boxes = zip(*pairs, strict=True)
         x = torch.stack(inputs).to(self.device)  # [B, 1, S, S]
         feats = self.model.encode_sketch(x, need_scene=False)  # patches [B, K, D]
         for i, (sketch, box, vocab, threshold) in enumerate(zip(sketches, boxes, vocabs, thresholds, strict=True)):
@@ -258,6 +287,8 @@ class Segmenter:
         side, top, left = box
         h, w = sketch.size
         threshold = self.recipe.threshold if threshold is None else threshold
+        if self.work_pixels is not None and side * side > self.work_pixels:
+            return self._finish_at_work_size(sketch, box, grid_maps, vocab, threshold)
         full = upsample_maps(grid_maps.float(), (side, side), self.recipe.upsample_mode(self.model))
         sim = full[0, :, top : top + h, left : left + w]  # [C, H, W]
         # per-pixel work on stroke pixels only (a few % of the sketch), through flat indices: boolean-mask
@@ -268,7 +299,6 @@ class Segmenter:
         labels = torch.full((h * w,), BACKGROUND, dtype=torch.int16)
         labels[ink] = ink_labels
         masks = None
-        notes: list[str] = []
         if threshold is not None:
             masks = self.recipe.isolate(sim, threshold).reshape(len(vocab.names), h * w)  # [C, H*W]
             if self.recipe.unlabel_below_threshold:  # every value below the threshold: no category
@@ -277,15 +307,30 @@ class Segmenter:
             keep = torch.zeros(h * w, dtype=torch.bool)
             keep[ink] = True
             masks = (masks & keep).reshape(len(vocab.names), h, w).numpy()
+        return self._result(sketch, vocab, threshold, labels.reshape(h, w).numpy(), ink_labels.numpy(), sim, masks)
+
+    def _result(
+        self,
+        sketch: Sketch,
+        vocab: _Vocabulary,
+        threshold: float | None,
+        labels: np.ndarray,
+        ink_labels: np.ndarray,
+        sim: torch.Tensor,
+        masks: np.ndarray | None,
+        work_size: tuple[int, int] | None = None,
+    ) -> Segmentation:
+        """The Segmentation of ``labels`` [H, W] whose stroke pixels hold ``ink_labels`` (shares, notes)."""
         labelled = ink_labels[ink_labels >= 0]
-        counts = np.bincount(labelled.numpy().astype(np.int64), minlength=len(vocab.names))
-        total = max(len(ink), 1)
-        unlabelled = (len(ink) - len(labelled)) / total
+        counts = np.bincount(labelled.astype(np.int64), minlength=len(vocab.names))
+        total = max(len(ink_labels), 1)
+        unlabelled = (len(ink_labels) - len(labelled)) / total
+        notes = []
         if unlabelled:
             notes.append(f"{unlabelled:.1%} of stroke pixels unlabelled: every map below the threshold {threshold}")
         return Segmentation(
             categories=list(vocab.names),
-            labels=labels.reshape(h, w).numpy(),
+            labels=labels,
             similarity=sim.cpu().numpy(),
             strokes=sketch.strokes,
             masks=masks,
@@ -295,4 +340,61 @@ class Segmenter:
             source=sketch.source,
             unlabelled=unlabelled,
             recipe=self.recipe.name,
+            work_size=work_size,
         )
+
+    def work_size(self, h: int, w: int) -> tuple[int, int]:
+        """The working resolution ``(h', w')`` of an ``h`` x ``w`` sketch: its own when it holds at most
+        ``work_pixels`` pixels, else scaled down (aspect kept) to at most ``work_pixels``."""
+        if self.work_pixels is None or h * w <= self.work_pixels:
+            return h, w
+        f = (self.work_pixels / (h * w)) ** 0.5
+        return max(1, min(h, int(h * f))), max(1, min(w, int(w * f)))
+
+    def _finish_at_work_size(
+        self,
+        sketch: Sketch,
+        box: tuple[int, int, int],
+        grid_maps: torch.Tensor,
+        vocab: _Vocabulary,
+        threshold: float | None,
+    ) -> Segmentation:
+        """:meth:`_finish` through a working resolution (``work_pixels``): the maps are sampled at the centres of
+        the working pixels, where :func:`upsample_maps` to the padded square would put them (``grid_sample`` with
+        the same interpolation, border clamping and ``align_corners=False``); each sketch pixel then takes the
+        values of the working pixel it lies in. Memory: 4 C bytes per working pixel, 2 bytes per sketch pixel
+        (labels), C bytes per sketch pixel with a threshold (masks)."""
+        side, top, left = box
+        h, w = sketch.size
+        wh, ww = self.work_size(h, w)
+        c = len(vocab.names)
+        # centres of the working pixels in the padded square's pixel coordinates -> grid_sample's [-1, 1]
+        ys = (torch.arange(wh, dtype=torch.float64) + 0.5) * (h / wh) + top
+        xs = (torch.arange(ww, dtype=torch.float64) + 0.5) * (w / ww) + left
+        gy, gx = torch.meshgrid(2 * ys / side - 1, 2 * xs / side - 1, indexing="ij")  # [wh, ww] each
+        grid = torch.stack([gx, gy], dim=-1).to(torch.float32)[None]  # [1, wh, ww, 2] as (x, y)
+        mode = self.recipe.upsample_mode(self.model)
+        sim = F.grid_sample(grid_maps.float(), grid, mode=mode, padding_mode="border", align_corners=False)[0]
+        # [C, wh, ww]; each stroke pixel's working pixel: floor((y + 0.5) * wh / h), exactly in integers
+        rows = (2 * np.arange(h, dtype=np.int64) + 1) * wh // (2 * h)  # [H]
+        cols = (2 * np.arange(w, dtype=np.int64) + 1) * ww // (2 * w)  # [W]
+        ink = np.flatnonzero(sketch.strokes)  # [N]
+        ys = ink // w
+        cell = rows[ys] * ww + cols[ink - ys * w]  # [N] flat working pixel of each stroke pixel
+        del ys
+        cell_labels = sim.max(dim=0).indices.to(torch.int16).reshape(-1)  # [wh * ww] (argmax; 5x faster on dim 0)
+        masks = None
+        if threshold is not None:
+            cell_masks = self.recipe.isolate(sim, threshold).reshape(c, -1)  # [C, wh * ww]
+            if self.recipe.unlabel_below_threshold:
+                cell_labels[~cell_masks.any(dim=0)] = UNLABELLED
+            cell_masks = cell_masks.numpy()
+            masks = np.zeros((c, h * w), dtype=bool)
+            for k in range(c):
+                masks[k, ink] = cell_masks[k, cell]
+            masks = masks.reshape(c, h, w)
+        ink_labels = cell_labels.numpy()[cell]  # [N]
+        labels = np.full(h * w, BACKGROUND, dtype=np.int16)
+        labels[ink] = ink_labels
+        labels = labels.reshape(h, w)
+        return self._result(sketch, vocab, threshold, labels, ink_labels, sim, masks, work_size=(wh, ww))
