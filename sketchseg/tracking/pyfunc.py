@@ -84,14 +84,20 @@ def _decode_sketch(row: dict[str, Any], index: int) -> Sketch:
 
 
 def _decode_categories(value: Any, row: int) -> str | list[str]:
-    """One ``categories`` cell (comma-separated string, list or array of strings) -> what Segmenter.segment takes."""
-    if isinstance(value, str):
-        return value
+    """One ``categories`` cell (comma-separated string, list or array of strings) -> what Segmenter.segment takes,
+    held to the server's category limits (:func:`sketchseg.serve.inputs.check_vocabulary`)."""
+    from sketchseg.model.segmenter import normalise_categories
+    from sketchseg.serve.inputs import check_vocabulary
+
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, list | tuple):
-        return [str(v) for v in value]
-    raise InputError(f"row {row}: 'categories' must be a comma-separated string or a list of strings")
+        value = [str(v) for v in value]
+    elif not isinstance(value, str):
+        raise InputError(f"row {row}: 'categories' must be a comma-separated string or a list of strings")
+    names, _ = normalise_categories(value)
+    check_vocabulary(names, where=f"row {row}")
+    return value
 
 
 def parse_input(model_input: Any) -> list[tuple[Sketch, str | list[str]]]:
