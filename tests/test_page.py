@@ -164,3 +164,25 @@ def test_examples_undo_clear_and_an_error_shown(browser, server: str) -> None:
     browser.find_element(By.ID, "clear").click()
     assert canvas.get_attribute("data-strokes") == "0"
 
+
+
+def test_weights_line_survives_a_bad_request(browser, server: str) -> None:
+    """Issue 21 case 7: a category with a lone surrogate once broke /v1/model and the page showed 'weights:
+    undefined'; the page now takes the line from /healthz and says why when it cannot."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from selenium.webdriver.common.by import By
+
+    body = json.dumps({"strokes": [[[1, 2], [30, 40]]], "categories": ["a\ud800b"]}).encode()
+    request = urllib.request.Request(f"{server}/v1/segment", data=body, headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=60)
+    assert refused.value.code == 422
+    with urllib.request.urlopen(f"{server}/healthz", timeout=30) as resp:
+        weights = json.loads(resp.read())["weights"]
+    open_page(browser, server)
+    wait_for(browser, "return document.getElementById('weights').textContent.length > 0")
+    line = browser.find_element(By.ID, "weights").text
+    assert line == f"weights: {weights}" and "undefined" not in line

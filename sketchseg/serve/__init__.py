@@ -1,9 +1,14 @@
 """`sketchseg serve`: a REST API and a drawing page around one model.
 
-- :mod:`sketchseg.serve.app`: :func:`~sketchseg.serve.app.create_app`, the FastAPI application (limits, errors);
+- :mod:`sketchseg.serve.app`: :func:`~sketchseg.serve.app.create_app`, the FastAPI application (body limit,
+  trusted hosts, errors);
+- :mod:`sketchseg.serve.protocol`: how uvicorn runs it (read deadline, keep-alive timeout, header and connection
+  limits);
 - :mod:`sketchseg.serve.routes`: the endpoints; :mod:`sketchseg.serve.schemas`: their bodies (pydantic);
 - :mod:`sketchseg.serve.service`: the work behind them; :mod:`sketchseg.serve.batching`: concurrent requests
-  batched into one model call in a worker thread;
+  batched into one model call in a worker thread (small requests first);
+- :mod:`sketchseg.serve.admission`: requests admitted by their estimated memory
+  (:mod:`sketchseg.serve.memory`), large ones taking turns;
 - :mod:`sketchseg.serve.inputs`: the wire formats (base64 image, strokes, stroke-3, SVG) -> sketch objects, shared
   with the MLflow pyfunc model;
 - :mod:`sketchseg.serve.weights`: which weights are served; :mod:`sketchseg.serve.examples`: example sketches;

@@ -1,21 +1,28 @@
 """The FastAPI application: :func:`create_app` wires a :class:`SegmentService` to the routes, the body-size limit,
-the static drawing page and the error answers (a JSON ``detail`` naming the problem, never a 500 for bad input)."""
+the trusted hosts, the static drawing page and the error answers (a JSON ``detail`` naming the problem, never a
+500 for bad input; a 500 names no internals)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from collections.abc import AsyncIterator
+import socket
+import uuid
+from collections.abc import AsyncIterator, Sequence
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sketchseg.errors import SketchsegError
+from sketchseg.serve.admission import Overloaded
 from sketchseg.serve.inputs import InputTooLarge
 from sketchseg.serve.routes import STATIC, router
 from sketchseg.serve.service import SegmentService
@@ -23,30 +30,46 @@ from sketchseg.serve.service import SegmentService
 log = logging.getLogger(__name__)
 
 
-class BodyLimit:
-    """ASGI middleware: 413 for a body over ``max_bytes``, from its Content-Length before any of it is read, or
-    as soon as a streamed (chunked) body passes the limit."""
+def _json(status: int, detail: str, headers: dict[str, str] | None = None) -> tuple[dict, bytes]:
+    """An ``http.response.start`` message and the JSON body ``{"detail": ...}`` of a complete answer."""
+    body = json.dumps({"detail": detail}).encode()
+    head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    head += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    return {"type": "http.response.start", "status": status, "headers": head}, body
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+
+class BodyLimit:
+    """ASGI middleware: 413 for a body over ``max_bytes``, answered from its Content-Length before any of it is
+    read, or as soon as a streamed (chunked) body passes the limit.
+
+    The answer goes out at once, complete; the body the client may still be sending is then read and discarded
+    (at most 4x the limit, until the client pauses for ``idle_s``) before the connection closes, because closing a
+    socket with unread data resets it, and the client, still busy sending, would lose the answer it has not read.
+    A client that waits for 100-continue, or sends only headers, gets the answer without sending the body."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, idle_s: float = 2.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.idle_s = idle_s
 
     def _detail(self, size: str) -> str:
-        return f"request body of {size} is over the limit of {self.max_bytes} bytes"
+        return f"request body of {size} is over the limit of {self.max_bytes} bytes; send a smaller image or sketch"
 
-    async def _drain(self, receive: Receive, idle_s: float = 10.0) -> None:
-        """Discard the body of a request that gets a 413 (at most 4x the limit, until the client pauses for
-        ``idle_s``): closing a connection with unread data resets it, and the client loses the answer it has not
-        read yet. A stalled client costs only an idle connection for ``idle_s``."""
+    async def _refuse(self, send: Send, receive: Receive, size: str) -> None:
+        """The complete 413 first, then the drain, then the end of the answer (which closes the connection)."""
+        start, body = _json(413, self._detail(size), {"Connection": "close"})
+        await send(start)
+        await send({"type": "http.response.body", "body": body, "more_body": True})  # all of it, on the wire now
         budget = 4 * self.max_bytes
         while budget > 0:
             try:
-                message = await asyncio.wait_for(receive(), timeout=idle_s)
+                message = await asyncio.wait_for(receive(), timeout=self.idle_s)
             except TimeoutError:
-                return
+                break
             if message["type"] != "http.request" or not message.get("more_body", False):
-                return
+                break
             budget -= len(message.get("body", b""))
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,25 +77,99 @@ class BodyLimit:
             return
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            # read what the client sends first, then answer: once the answer is complete, uvicorn's receive() says
-            # the client disconnected, and closing with unread data resets the connection before the client,
-            # still sending, reads the 413 (a broken pipe on a busy machine)
-            await self._drain(receive)
-            response = JSONResponse({"detail": self._detail(f"{int(length)} bytes")}, status_code=413)
-            await response(scope, receive, send)
+            await self._refuse(send, receive, f"{int(length)} bytes")
             return
         received = 0
+        refused = False
+        started = False
 
         async def limited() -> Message:
-            nonlocal received
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise HTTPException(413, self._detail(f"more than {received - 1} bytes"))
+                if received > self.max_bytes and not started:
+                    refused = True  # the app gets a disconnect; its answer is dropped for the 413
+                    await self._refuse(send, receive, f"more than {received - 1} bytes")
+                    return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, limited, send)
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return
+            started = True
+            await send(message)
+
+        await self.app(scope, limited, guarded)
+
+
+class TrustedHosts:
+    """starlette's :class:`TrustedHostMiddleware` (the Host header must name one of ``allowed_hosts``, else 400),
+    its refusal answered as JSON naming the host and the option that admits it."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str]) -> None:
+        self.app = app
+        self.allowed_hosts = list(allowed_hosts)
+        self.check = TrustedHostMiddleware(self._passed, allowed_hosts=self.allowed_hosts, www_redirect=False)
+
+    async def _passed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["sketchseg.trusted_host"] = True
+        await self.app(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+
+        async def answer(message: Message) -> None:
+            if scope.get("sketchseg.trusted_host"):
+                await send(message)
+            elif message["type"] == "http.response.start":  # the middleware's plain-text refusal: ours instead
+                host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")[:100]
+                start, body = _json(
+                    400,
+                    f"Host header {host!r} names no host this server answers to ({', '.join(self.allowed_hosts)}); "
+                    "start it with --allowed-hosts to add one",
+                )
+                await send(start)
+                await send({"type": "http.response.body", "body": body, "more_body": False})
+
+        await self.check(scope, receive, answer)
+
+
+class InternalErrors:
+    """ASGI middleware: an unexpected exception becomes a 500 whose JSON ``detail`` carries a reference to the
+    logged traceback and nothing of the exception; the connection stays usable for the next request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except ClientDisconnect:
+            return  # nobody to answer
+        except Exception:
+            reference = uuid.uuid4().hex[:12]
+            log.exception("internal error %s on %s %s", reference, scope.get("method"), scope.get("path"))
+            if started:
+                raise  # half an answer is out: uvicorn closes the connection
+            start, body = _json(500, f"internal error (reference {reference}); the server's log has the details")
+            await send(start)
+            await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def _location(loc: tuple) -> str:
@@ -107,13 +204,32 @@ async def _input_error(request: Request, exc: SketchsegError) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=status)
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return JSONResponse({"detail": f"internal error ({type(exc).__name__}: {exc})"}, status_code=500)
+async def _overloaded(request: Request, exc: Overloaded) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": str(exc.retry_after)})
 
 
-def create_app(service: SegmentService) -> FastAPI:
-    """The REST API and drawing page around ``service`` (started and stopped with the app)."""
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def default_allowed_hosts(bind: str) -> list[str]:
+    """The Host header values a server bound to ``bind`` answers to: the loopback names, the bound address; for
+    every interface (0.0.0.0, ::) also this machine's name and the addresses it resolves to."""
+    hosts = list(LOOPBACK_HOSTS)
+    if bind in ("0.0.0.0", "::", ""):
+        names = {socket.gethostname(), socket.getfqdn()}
+        for name in sorted(names):
+            hosts.append(name)
+            with contextlib.suppress(OSError):
+                hosts += sorted({info[4][0] for info in socket.getaddrinfo(name, None)})
+    else:
+        hosts.append(f"[{bind}]" if ":" in bind else bind)
+    hosts = [f"[{h}]" if ":" in h and not h.startswith("[") else h for h in hosts]
+    return list(dict.fromkeys(h.lower() for h in hosts))
+
+
+def create_app(service: SegmentService, allowed_hosts: Sequence[str] = LOOPBACK_HOSTS) -> FastAPI:
+    """The REST API and drawing page around ``service`` (started and stopped with the app), answering requests
+    whose Host header names one of ``allowed_hosts`` (``"*"``: any)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -137,6 +253,9 @@ def create_app(service: SegmentService) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(SketchsegError, _input_error)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(Overloaded, _overloaded)
+    # innermost first: the body limit, the 500s, the Host check (outermost: a wrong Host is answered before all)
     app.add_middleware(BodyLimit, max_bytes=service.settings.max_body_bytes)
+    app.add_middleware(InternalErrors)
+    app.add_middleware(TrustedHosts, allowed_hosts=list(allowed_hosts))
     return app

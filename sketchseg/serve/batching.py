@@ -4,6 +4,9 @@
 ``max_batch`` items are in or ``window`` seconds have passed; items that arrive while the worker thread runs a batch
 wait for the next one, so under load batches fill up without waiting. The model runs in one worker thread, never on
 the event loop, so other endpoints answer while it works.
+
+Items are submitted as small or large (a big image): small items go first, batched together; a large item runs
+in a call of its own when no small item waits, so that a small request waits for at most one large item's call.
 """
 
 from __future__ import annotations
@@ -51,7 +54,9 @@ class Batcher(Generic[T, R]):
         self._run = run
         self.max_batch = max_batch
         self.window = window
-        self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] | None = None
+        self._small: deque[tuple[T, asyncio.Future[R]]] = deque()
+        self._large: deque[tuple[T, asyncio.Future[R]]] = deque()
+        self._ready: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._batches = 0
@@ -62,7 +67,7 @@ class Batcher(Generic[T, R]):
 
     async def start(self) -> None:
         """Start collecting (call on the event loop that will submit)."""
-        self._queue = asyncio.Queue()
+        self._ready = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sketchseg-model")
         self._task = asyncio.create_task(self._loop(), name="sketchseg-batcher")
 
@@ -72,21 +77,23 @@ class Batcher(Generic[T, R]):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._queue is not None:
-            while not self._queue.empty():
-                _, future = self._queue.get_nowait()
+        for line in (self._small, self._large):
+            while line:
+                _, future = line.popleft()
                 future.cancel()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def submit(self, item: T) -> R:
-        """Queue ``item`` for the next batch and wait for its result (or its exception)."""
-        if self._queue is None:
+    async def submit(self, item: T, large: bool = False) -> R:
+        """Queue ``item`` for the next batch (``large``: a call of its own, after the waiting small items) and
+        wait for its result (or its exception)."""
+        if self._ready is None:
             raise RuntimeError("Batcher.start() was not called")
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending += 1
         try:
-            await self._queue.put((item, future))
+            (self._large if large else self._small).append((item, future))
+            self._ready.set()
             return await future
         finally:
             self._pending -= 1
@@ -103,24 +110,29 @@ class Batcher(Generic[T, R]):
         )
 
     async def _collect(self) -> list[tuple[T, asyncio.Future[R]]]:
-        """Wait for one item, then take more until the batch is full or the window has passed."""
-        assert self._queue is not None
+        """Wait for one item; a large one (no small one waiting) is a batch alone; else take small items until the
+        batch is full or the window has passed."""
+        assert self._ready is not None
         loop = asyncio.get_running_loop()
-        batch = [await self._queue.get()]
-        deadline = loop.time() + self.window
-        while len(batch) < self.max_batch:
-            try:
-                batch.append(self._queue.get_nowait())
-                continue
-            except asyncio.QueueEmpty:
-                pass
-            left = deadline - loop.time()
-            if left <= 0:
-                break
-            try:
-                batch.append(await asyncio.wait_for(self._queue.get(), left))
-            except TimeoutError:
-                break
+        while not self._small and not self._large:
+            self._ready.clear()
+            await self._ready.wait()
+        if not self._small:
+            batch = [self._large.popleft()]
+        else:
+            batch = []
+            deadline = loop.time() + self.window
+            while len(batch) < self.max_batch:
+                while self._small and len(batch) < self.max_batch:
+                    batch.append(self._small.popleft())
+                left = deadline - loop.time()
+                if len(batch) >= self.max_batch or left <= 0:
+                    break
+                self._ready.clear()
+                try:
+                    await asyncio.wait_for(self._ready.wait(), left)
+                except TimeoutError:
+                    break
         return [(item, future) for item, future in batch if not future.done()]  # a client that left is dropped
 
     def _run_safely(self, items: list[T]) -> list[R | BaseException]:

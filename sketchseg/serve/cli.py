@@ -35,6 +35,58 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--max-body-mb", type=float, default=16.0, help="request body limit (default: %(default)s MiB)")
     p.add_argument("--max-pixels", type=int, default=None, help="image pixel limit (default: 4096 x 4096)")
+    p.add_argument(
+        "--work-pixels",
+        type=int,
+        default=1024 * 1024,
+        help="images padded to a square of more pixels are segmented at a working resolution of at most this many "
+        "pixels (default: %(default)s; 0: always at their own)",
+    )
+    p.add_argument(
+        "--memory-mb",
+        type=float,
+        default=2048.0,
+        help="estimated working memory of all requests admitted at a time; the others wait (default: %(default)s MiB)",
+    )
+    p.add_argument(
+        "--request-memory-mb",
+        type=float,
+        default=None,
+        help="estimated working memory one request may need, 413 above it (default: --memory-mb)",
+    )
+    p.add_argument(
+        "--large-slots",
+        type=int,
+        default=1,
+        help="large requests (estimated over 64 MiB: big images) processed at a time (default: %(default)s)",
+    )
+    p.add_argument(
+        "--queue-timeout-s",
+        type=float,
+        default=60.0,
+        help="seconds a request waits for memory before a 503 with Retry-After (default: %(default)s)",
+    )
+    p.add_argument("--max-waiting", type=int, default=64, help="requests waiting for memory at most; more get 503")
+    p.add_argument(
+        "--timeout-request-s",
+        type=float,
+        default=15.0,
+        help="a request's headers and body must arrive within this many seconds of its first byte, else 408 "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--timeout-keep-alive-s", type=int, default=5, help="idle keep-alive connections close after (default: 5)"
+    )
+    p.add_argument("--max-connections", type=int, default=256, help="open connections at most; more get 503")
+    p.add_argument(
+        "--allowed-hosts",
+        default=None,
+        help="comma-separated Host header values the server answers to, '*' for any (default: the loopback names "
+        "and the --host address; for 0.0.0.0 also this machine's name and addresses)",
+    )
+    p.add_argument(
+        "--text-cache", type=int, default=4096, help="category embeddings cached (default: %(default)s, LRU)"
+    )
     p.add_argument("--device", default="cpu")
 
 
@@ -42,9 +94,10 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from sketchseg.errors import InputError
-    from sketchseg.serve.app import create_app
+    from sketchseg.serve.app import create_app, default_allowed_hosts
     from sketchseg.serve.inputs import InputLimits
-    from sketchseg.serve.service import SegmentService, ServeSettings
+    from sketchseg.serve.protocol import uvicorn_options
+    from sketchseg.serve.service import MIB, SegmentService, ServeSettings
     from sketchseg.serve.weights import WeightsChoice, load_segmenter
 
     if args.batch_size < 1:
@@ -53,6 +106,21 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--batch-window-ms {args.batch_window_ms}: must be >= 0")
     if not 0 < args.port < 65536:
         raise InputError(f"--port {args.port}: must lie in 1-65535")
+    positive = {"--memory-mb": args.memory_mb, "--large-slots": args.large_slots, "--text-cache": args.text_cache,
+                "--timeout-request-s": args.timeout_request_s, "--timeout-keep-alive-s": args.timeout_keep_alive_s,
+                "--max-connections": args.max_connections}  # fmt: skip
+    for name, value in positive.items():
+        if value <= 0:
+            raise InputError(f"{name} {value}: must be > 0")
+    for name, value in {"--work-pixels": args.work_pixels, "--max-waiting": args.max_waiting,
+                        "--queue-timeout-s": args.queue_timeout_s}.items():  # fmt: skip
+        if value < 0:
+            raise InputError(f"{name} {value}: must be >= 0")
+    if args.request_memory_mb is not None and args.request_memory_mb <= 0:
+        raise InputError(f"--request-memory-mb {args.request_memory_mb}: must be > 0")
+    allowed = default_allowed_hosts(args.host)
+    if args.allowed_hosts:
+        allowed = [h.strip().lower() for h in args.allowed_hosts.split(",") if h.strip()]
     choice = WeightsChoice(
         checkpoint=args.checkpoint,
         model=args.model,
@@ -65,11 +133,20 @@ def run(args: argparse.Namespace) -> int:
     settings = ServeSettings(
         max_batch=args.batch_size,
         window=args.batch_window_ms / 1000.0,
-        max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+        max_body_bytes=int(args.max_body_mb * MIB),
         limits=InputLimits() if args.max_pixels is None else InputLimits(max_pixels=args.max_pixels),
+        work_pixels=args.work_pixels or None,
+        memory_budget=int(args.memory_mb * MIB),
+        request_memory=None if args.request_memory_mb is None else int(args.request_memory_mb * MIB),
+        large_slots=args.large_slots,
+        queue_timeout=args.queue_timeout_s,
+        max_waiting=args.max_waiting,
+        text_cache=args.text_cache,
     )
-    app = create_app(SegmentService(segmenter, weights, settings))
+    app = create_app(SegmentService(segmenter, weights, settings), allowed_hosts=allowed)
     print(f"weights: {weights}", flush=True)
-    print(f"starting on http://{args.host}:{args.port}/ (drawing page; API docs at /docs)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    print(f"starting on http://{args.host}:{args.port}/ (drawing page; API docs at /docs); answering Host "
+          f"{', '.join(allowed)}", flush=True)  # fmt: skip
+    options = uvicorn_options(args.timeout_request_s, args.timeout_keep_alive_s, args.max_connections)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", **options)
     return 0

@@ -13,10 +13,14 @@ from sketchseg.serve.service import SegmentService
 
 STATIC = Path(__file__).resolve().parent / "static"
 ERRORS = {
-    400: {"description": "The body is not JSON."},
-    413: {"description": "Body, image pixels, strokes or points over the limit (see /v1/model)."},
+    400: {"description": "The body is not JSON, or the Host header names no host this server answers to."},
+    408: {"description": "The request's headers and body did not arrive in time."},
+    413: {"description": "Body, image pixels, strokes, points, stroke length or memory over the limit (/v1/model)."},
     415: {"description": "The body is not sent as JSON (Content-Type: application/json)."},
-    422: {"description": "Missing, conflicting or invalid fields, or an input that cannot be decoded."},
+    422: {"description": "Missing, conflicting or invalid fields (over 32 categories, also from a caption), or an "
+          "input that cannot be decoded."},
+    500: {"description": "An internal error: the detail names a reference to the server's log, nothing else."},
+    503: {"description": "No memory free for the request in time: retry after the Retry-After header's seconds."},
 }
 
 router = APIRouter()
@@ -30,14 +34,15 @@ Service = Annotated[SegmentService, Depends(service)]
 
 
 @router.post("/v1/segment", response_model=SegmentResponse, responses=ERRORS, tags=["segment"])
-async def segment(body: SegmentBody, svc: Service) -> SegmentResponse:
+async def segment(body: SegmentBody, svc: Service, request: Request) -> SegmentResponse:
     """Label the strokes of one sketch with the given categories (or a caption's nouns)."""
-    return await svc.segment(body)
+    length = request.headers.get("content-length", "")
+    return await svc.segment(body, int(length) if length.isdigit() else 0)
 
 
 @router.get("/v1/model", response_model=ModelCard, tags=["model"])
 def model_card(svc: Service) -> ModelCard:
-    """The weights being served, the input size, cached categories, limits and batching so far."""
+    """The weights being served, the input size, the text cache's size, limits, memory and batching so far."""
     return svc.model_card()
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sketchseg.serve.inputs import INPUT_KINDS, given_kinds
-
-MAX_CATEGORIES = 32  # categories per request (label values must also fit the 8-bit label PNG)
-MAX_CATEGORY_CHARS = 100
-MAX_CAPTION_CHARS = 2_000
+from sketchseg.errors import InputError
+from sketchseg.serve.inputs import (
+    INPUT_KINDS,
+    MAX_CAPTION_CHARS,
+    MAX_CATEGORIES,
+    MAX_CATEGORY_CHARS,
+    check_text,
+    given_kinds,
+)
 
 Point = tuple[float, float]
 
@@ -55,7 +59,7 @@ class SegmentBody(BaseModel):
         None,
         min_length=1,
         max_length=MAX_CAPTION_CHARS,
-        description="A caption; the categories are its object nouns, in caption order.",
+        description=f"A caption; the categories are its object nouns, in caption order (at most {MAX_CATEGORIES}).",
     )
     threshold: float | None = Field(
         None,
@@ -64,6 +68,20 @@ class SegmentBody(BaseModel):
         description="Also isolate each category's strokes: stroke pixels whose min-max normalised similarity "
         "exceeds it.",
     )
+
+    @field_validator("categories")
+    @classmethod
+    def _valid_names(cls, value: list[str] | None) -> list[str] | None:
+        for i, name in enumerate(value or ()):
+            _unicode(name, f"category {i}")
+        return value
+
+    @field_validator("caption", "svg")
+    @classmethod
+    def _valid_text(cls, value: str | None) -> str | None:
+        if value is not None:
+            _unicode(value, "text")
+        return value
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SegmentBody:
@@ -82,6 +100,13 @@ class SegmentBody(BaseModel):
     @property
     def kind(self) -> str:
         return given_kinds(image=self.image, strokes=self.strokes, stroke3=self.stroke3, svg=self.svg)[0]
+
+
+def _unicode(value: str, what: str) -> None:
+    try:
+        check_text(value, what)
+    except InputError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class StrokeLabel(BaseModel):
@@ -145,16 +170,50 @@ class Health(BaseModel):
     weights: str
     in_flight: int = Field(description="Segment requests accepted and not answered yet.")
     segmenting: int = Field(description="Sketches in the model's worker thread right now.")
+    waiting: int = Field(0, description="Requests waiting for memory (admission).")
 
 
 class Limits(BaseModel):
-    """What one request may hold; over a limit the answer is 413 (body, pixels, strokes, points) or 422."""
+    """What one request may hold; over a limit the answer is 413 (body, pixels, strokes, points, path length,
+    memory) or 422 (categories)."""
 
     max_body_bytes: int
     max_pixels: int
     max_strokes: int
     max_points: int
+    max_path_pixels: int = Field(description="Length of all strokes together in pixels of the 512 x 512 raster.")
     max_categories: int = MAX_CATEGORIES
+    max_category_chars: int = MAX_CATEGORY_CHARS
+    max_caption_chars: int = MAX_CAPTION_CHARS
+    request_memory_bytes: int = Field(description="Estimated working memory one request may need (413 above).")
+
+
+class MemoryInfo(BaseModel):
+    """Admission: requests are admitted while their estimated working memory fits the budget; the others wait
+    (503 with Retry-After after ``queue_timeout_s``, or at once when ``max_waiting`` already wait)."""
+
+    budget_bytes: int = Field(description="Estimated working memory of all admitted requests together, at most.")
+    in_use_bytes: int = Field(description="Estimated working memory of the requests admitted now.")
+    admitted: int = Field(description="Requests admitted now.")
+    waiting: int = Field(description="Requests waiting for memory or a large-request slot now.")
+    large_running: int = Field(description="Large requests (estimate over large_bytes) admitted now.")
+    large_slots: int = Field(description="Large requests admitted at a time (small ones are not held behind them).")
+    large_bytes: int = Field(description="A request whose estimate exceeds this is large.")
+    queue_timeout_s: float
+    max_waiting: int
+    refused: int = Field(description="Requests answered 503 so far (queue full or waited too long).")
+    work_pixels: int = Field(description="Images padded to a square of more pixels are segmented at a working "
+                             "resolution of at most this many pixels.")  # fmt: skip
+    rss_bytes: int | None = Field(description="Resident memory of the server process now (Linux).")
+    peak_rss_bytes: int | None = Field(description="Peak resident memory of the server process (Linux).")
+
+
+class TextCache(BaseModel):
+    """The category-embedding cache: bounded (least recently used dropped first) and private to the process; the
+    names in it are not listed."""
+
+    entries: int
+    capacity: int
 
 
 class BatchInfo(BaseModel):
@@ -175,8 +234,9 @@ class ModelCard(BaseModel):
     weights: str = Field(description="Where the weights come from.")
     image_size: list[int] = Field(description="The model's input size [H, W]; sketches are padded and resized to it.")
     recipe: str
-    cached_categories: list[str] = Field(description="Categories whose text embeddings are cached.")
+    text_cache: TextCache
     limits: Limits
+    memory: MemoryInfo
     batching: BatchInfo
 
 

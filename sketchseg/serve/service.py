@@ -1,29 +1,48 @@
-"""The serving work behind the routes: decode a request, batch it with concurrent ones through
-:meth:`Segmenter.segment_batch` in the model's worker thread, and turn the :class:`Segmentation` into the response."""
+"""The serving work behind the routes: check a request and estimate its memory (:meth:`SegmentService.plan`),
+admit it when that memory fits (:mod:`sketchseg.serve.admission`), decode it, batch it with concurrent ones through
+:meth:`Segmenter.segment_batch` in the model's worker thread, and turn the :class:`Segmentation` into the response.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import functools
 import io
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
+import numpy as np
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
+from sketchseg.data.vector import VectorSketch
+from sketchseg.errors import InputError
 from sketchseg.model.segmenter import Segmentation, Segmenter, SegmentRequest, as_sketch, check_threshold
 from sketchseg.render import (
     UNLABELLED_COLOUR,
     colour,
     hex_colour,
-    isolated_png,
     label_png,
     legend_entries,
     strokes_svg,
 )
+from sketchseg.serve import memory
+from sketchseg.serve.admission import Admission
 from sketchseg.serve.batching import Batcher
 from sketchseg.serve.examples import example_sketches
-from sketchseg.serve.inputs import InputLimits, decode_sketch
+from sketchseg.serve.inputs import (
+    ImageHeader,
+    InputLimits,
+    check_vocabulary,
+    decode_image,
+    decode_sketch,
+    path_pixels,
+    read_image_header,
+)
 from sketchseg.serve.schemas import (
     BatchInfo,
     Example,
@@ -31,26 +50,60 @@ from sketchseg.serve.schemas import (
     Isolated,
     LegendItem,
     Limits,
+    MemoryInfo,
     ModelCard,
     SegmentBody,
     SegmentResponse,
     StrokeLabel,
+    TextCache,
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-MAX_BODY_BYTES = 16 * 1024 * 1024
+MIB = 1 << 20
+MAX_BODY_BYTES = 16 * MIB
+WORK_PIXELS = 1024 * 1024  # larger images are segmented at a working resolution of at most this many pixels
+MEMORY_BUDGET = 2048 * MIB  # estimated working memory of all admitted requests together
+LARGE_BYTES = 64 * MIB  # a request whose estimate is over this is large (takes a large-request slot)
 
 
 @dataclass(frozen=True)
 class ServeSettings:
-    """How the server batches and what it accepts. ``window``: seconds the first request of a batch waits for
-    others; ``max_batch``: sketches per model call; ``max_body_bytes``: request body limit (413 above it)."""
+    """How the server batches, what it accepts and how much memory it gives requests. ``window``: seconds the first
+    request of a batch waits for others; ``max_batch``: sketches per model call; ``max_body_bytes``: request body
+    limit (413 above it); ``work_pixels``: larger images are segmented at a working resolution of at most that many
+    pixels (None: at their own); ``memory_budget``: estimated working memory of all admitted requests together;
+    ``request_memory``: of one request (413 above it; None: the whole budget); ``large_bytes``, ``large_slots``:
+    requests estimated over ``large_bytes`` run at most ``large_slots`` at a time; ``queue_timeout``: seconds a
+    request waits for memory before a 503; ``max_waiting``: requests waiting at most (more: 503 at once);
+    ``text_cache``: category embeddings cached (least recently used dropped)."""
 
     max_batch: int = 16
     window: float = 0.01
     max_body_bytes: int = MAX_BODY_BYTES
     limits: InputLimits = field(default_factory=InputLimits)
+    work_pixels: int | None = WORK_PIXELS
+    memory_budget: int = MEMORY_BUDGET
+    request_memory: int | None = None
+    large_bytes: int = LARGE_BYTES
+    large_slots: int = 1
+    queue_timeout: float = 60.0
+    max_waiting: int = 64
+    text_cache: int = 4096
+
+
+@dataclass
+class Plan:
+    """A checked request before its pixels are decoded: its vocabulary, its sketch so far (an image's header, a
+    vector sketch), the working memory it needs and what to call it in messages."""
+
+    body: SegmentBody
+    names: list[str]
+    notes: list[str]
+    source: ImageHeader | VectorSketch
+    need: int
+    what: str
 
 
 @dataclass
@@ -60,6 +113,12 @@ class Prepared:
     request: SegmentRequest
     kind: str
     notes: list[str]
+
+
+def _mask_png(mask: np.ndarray) -> str:
+    """bool [H, W] isolated strokes -> base64 PNG, black (0) on white (255), built in uint8 (the image's size in
+    bytes, not eight times it)."""
+    return _png(Image.fromarray(np.where(mask, np.uint8(0), np.uint8(255))))
 
 
 def _png(img: Image.Image) -> str:
@@ -84,21 +143,41 @@ class SegmentService:
     def __init__(self, segmenter: Segmenter, weights: str, settings: ServeSettings = ServeSettings()) -> None:
         self.segmenter = segmenter
         self.segmenter.batch_size = settings.max_batch
+        self.segmenter.work_pixels = settings.work_pixels
+        self.segmenter.model.text.max_cached = settings.text_cache
         self.weights = weights
         self.settings = settings
         self.batcher: Batcher[SegmentRequest, Segmentation] = Batcher(
             self.segmenter.segment_batch, max_batch=settings.max_batch, window=settings.window
+        )
+        self.admission = Admission(
+            budget=settings.memory_budget,
+            request_budget=settings.request_memory,
+            large_bytes=settings.large_bytes,
+            large_slots=settings.large_slots,
+            queue_timeout=settings.queue_timeout,
+            max_waiting=settings.max_waiting,
+        )
+        self._large_pool = ThreadPoolExecutor(
+            max_workers=settings.large_slots, thread_name_prefix="sketchseg-large", initializer=memory.lower_priority
         )
         self._examples: list[Example] | None = None
         self._in_flight = 0
 
     async def start(self) -> None:
         """Start the batcher and warm up (the caption tagger's first use and the model's first call are slow)."""
+        memory.tune_allocator()
         await self.batcher.start()
         await run_in_threadpool(self.warm_up)
 
     async def stop(self) -> None:
         await self.batcher.stop()
+        self._large_pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _large_work(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a large-request thread (running at a lower CPU priority than the model's thread and
+        the small requests' threads, so that a big image's decoding and encoding take the CPU they leave)."""
+        return await asyncio.get_running_loop().run_in_executor(self._large_pool, functools.partial(fn, *args))
 
     def warm_up(self) -> None:
         self.segmenter.resolve_categories(None, "a tree next to a house")
@@ -110,39 +189,69 @@ class SegmentService:
     def limits(self) -> InputLimits:
         return self.settings.limits
 
-    def prepare(self, body: SegmentBody) -> Prepared:
-        """Decode the sketch and clean the vocabulary (InputError on anything unusable)."""
+    def plan(self, body: SegmentBody, body_bytes: int = 0) -> Plan:
+        """Check the request and estimate its working memory before any pixel is decoded: the vocabulary (the
+        category limits, whether given or parsed from a caption), the image's header (pixel limit) or the vector
+        sketch (stroke, point and path limits); InputError (422) or InputTooLarge (413) on anything unusable."""
         check_threshold(body.threshold)
         names, notes = self.segmenter.resolve_categories(body.categories, body.caption)
-        sketch = decode_sketch(
-            image=body.image,
-            strokes=body.strokes,
-            stroke3=body.stroke3,
-            svg=body.svg,
-            width=body.width,
-            height=body.height,
-            limits=self.limits,
-        )
-        request = SegmentRequest(as_sketch(sketch), categories=names, threshold=body.threshold)  # rasterised here
-        return Prepared(request=request, kind=body.kind, notes=notes)
+        check_vocabulary(names, caption=body.caption is not None)
+        threshold = body.threshold is not None or self.segmenter.recipe.threshold is not None
+        source: ImageHeader | VectorSketch
+        if body.image is not None:
+            if body.width is not None or body.height is not None:
+                raise InputError("width and height go with strokes or stroke3, not with image")
+            source = read_image_header(body.image, self.limits)
+            need = memory.image_need(source.height, source.width, source.bands, len(names), threshold,
+                                     self.settings.work_pixels, body_bytes)  # fmt: skip
+            what = f"a {source.width}x{source.height} image with {len(names)} categories"
+        else:
+            source = decode_sketch(strokes=body.strokes, stroke3=body.stroke3, svg=body.svg, width=body.width,
+                                   height=body.height, limits=self.limits)  # fmt: skip
+            total, longest = path_pixels(source)
+            need = memory.vector_need(total, longest, len(names), threshold, body_bytes)
+            what = f"a sketch of {len(source)} strokes ({total} raster pixels long) with {len(names)} categories"
+        if body.threshold is not None:
+            what += " and a threshold"
+        self.admission.check(need, what)
+        return Plan(body=body, names=names, notes=notes, source=source, need=need, what=what)
 
-    async def segment(self, body: SegmentBody) -> SegmentResponse:
-        """Decode (a worker thread of the pool), segment (batched, in the model's thread), encode the answer."""
+    def prepare(self, plan: Plan) -> Prepared:
+        """Decode the planned sketch (an image's pixels; a vector sketch rasterised) and its model input."""
+        sketch = as_sketch(decode_image(plan.source, self.limits) if isinstance(plan.source, ImageHeader) else
+                           plan.source)  # fmt: skip
+        request = SegmentRequest(sketch, categories=plan.names, threshold=plan.body.threshold,
+                                 model_input=self.segmenter.model_input(sketch))  # fmt: skip
+        return Prepared(request=request, kind=plan.body.kind, notes=plan.notes)
+
+    async def segment(self, body: SegmentBody, body_bytes: int = 0) -> SegmentResponse:
+        """Check and estimate (a worker thread of the pool), wait for memory (admission), decode (the pool),
+        segment (batched, in the model's thread), encode the answer (the pool)."""
         self._in_flight += 1
         try:
-            prepared = await run_in_threadpool(self.prepare, body)
-            seg = await self.batcher.submit(prepared.request)
-            return await run_in_threadpool(self.respond, seg, prepared)
+            plan = await run_in_threadpool(self.plan, body, body_bytes)
+            large = self.admission.is_large(plan.need)
+            work = self._large_work if large else run_in_threadpool
+            async with self.admission.admit(plan.need, plan.what):
+                prepared = await work(self.prepare, plan)
+                seg = await self.batcher.submit(prepared.request, large=large)
+                kind, notes = prepared.kind, prepared.notes
+                del prepared, plan  # the sketch, its model input, the decoded file: only the answer is needed now
+                response = await work(self.respond, seg, kind, notes)
+                del seg
+                if large:
+                    await work(memory.trim)
+            return response
         finally:
             self._in_flight -= 1
 
-    def respond(self, seg: Segmentation, prepared: Prepared) -> SegmentResponse:
+    def respond(self, seg: Segmentation, kind: str, notes: list[str]) -> SegmentResponse:
         h, w = seg.labels.shape
         isolated = None
         if seg.masks is not None:
             ink = max(int(seg.strokes.sum()), 1)
             isolated = {
-                name: Isolated(stroke_share=float(mask.sum()) / ink, mask_png=_png(isolated_png(mask)))
+                name: Isolated(stroke_share=float(mask.sum()) / ink, mask_png=_mask_png(mask))
                 for name, mask in zip(seg.categories, seg.masks, strict=True)
             }
         return SegmentResponse(
@@ -158,14 +267,16 @@ class SegmentService:
             strokes_svg=strokes_svg(seg) if seg.stroke_labels is not None else None,
             isolated=isolated,
             threshold=seg.threshold,
-            input=prepared.kind,
+            input=kind,
             weights=self.weights,
-            notes=prepared.notes + seg.notes,
+            notes=notes + seg.notes,
         )
 
     def health(self) -> Health:
         running = self.batcher.stats().running
-        return Health(status="ok", weights=self.weights, in_flight=self._in_flight, segmenting=running)
+        waiting = self.admission.stats().waiting
+        return Health(status="ok", weights=self.weights, in_flight=self._in_flight, segmenting=running,
+                      waiting=waiting)  # fmt: skip
 
     def examples(self) -> list[Example]:
         if self._examples is None:
@@ -174,22 +285,25 @@ class SegmentService:
 
     def model_card(self) -> ModelCard:
         stats = self.batcher.stats()
+        admission = self.admission.stats()
         limits = self.limits
+        text = self.segmenter.model.text
+        rss, peak = memory.rss()
+        fields: dict[str, Any] = {k: getattr(admission, k) for k in MemoryInfo.model_fields if hasattr(admission, k)}
         return ModelCard(
             weights=self.weights,
             image_size=list(self.segmenter.model.image_size),
             recipe=self.segmenter.recipe.name,
-            cached_categories=cached_categories(self.segmenter),
+            text_cache=TextCache(entries=text.cached, capacity=text.max_cached),
             limits=Limits(
                 max_body_bytes=self.settings.max_body_bytes,
                 max_pixels=limits.max_pixels,
                 max_strokes=limits.max_strokes,
                 max_points=limits.max_points,
+                max_path_pixels=limits.max_path_pixels,
+                request_memory_bytes=admission.request_budget_bytes,
             ),
+            memory=MemoryInfo(**fields, work_pixels=self.settings.work_pixels or 0, rss_bytes=rss,
+                              peak_rss_bytes=peak),  # fmt: skip
             batching=BatchInfo(**{k: getattr(stats, k) for k in BatchInfo.model_fields}),
         )
-
-
-def cached_categories(segmenter: Segmenter) -> list[str]:
-    """The categories whose embeddings the model's text encoder holds."""
-    return segmenter.model.text.cached_categories()

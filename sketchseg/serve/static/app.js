@@ -223,8 +223,11 @@ async function init() {
       option.textContent = ex.name;
       $("examples").append(option);
     });
-    const card = await (await fetch("/v1/model")).json();
-    $("weights").textContent = `weights: ${card.weights}`;
+    const resp = await fetch("/healthz"); // the weights line, without the model card
+    const health = await resp.json();
+    $("weights").textContent = resp.ok && typeof health.weights === "string"
+      ? `weights: ${health.weights}`
+      : `weights: unknown (the server answered ${resp.status}: ${health.detail || "no weights line"})`;
   } catch (err) {
     setStatus(`Could not reach the server: ${err}`, true);
   }
