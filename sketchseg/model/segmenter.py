@@ -129,6 +129,18 @@ class _Vocabulary:
     notes: list[str]
 
 
+@dataclass
+class EncodedSketch:
+    """A sketch after the encoder (:meth:`Segmenter.encode_batch`): its maps on the patch grid [1, C, gh, gw], the
+    padding box of its model input, its vocabulary and threshold; :meth:`Segmenter.finish` makes the Segmentation."""
+
+    sketch: Sketch
+    box: tuple[int, int, int]
+    grid_maps: torch.Tensor
+    vocab: _Vocabulary
+    threshold: float | None
+
+
 def check_threshold(threshold: float | None) -> None:
     """Raise InputError unless ``threshold`` is None or lies in [0, 1]."""
     if threshold is not None and not 0.0 <= threshold <= 1.0:
@@ -245,35 +257,57 @@ class Segmenter:
     def segment_batch(self, requests: Sequence[SegmentRequest]) -> list[Segmentation]:
         """Segment sketches that each carry their own vocabulary and threshold, encoding them together in batches
         of ``batch_size`` (what a server does with concurrent requests). Every request is validated first."""
+        return [self.finish(encoded) for encoded in self.encode_batch(requests)]
+
+    @torch.no_grad()
+    def encode_batch(self, requests: Sequence[SegmentRequest]) -> list[EncodedSketch]:
+        """The first half of :meth:`segment_batch`: validate, embed the vocabularies, run the encoder over the
+        sketches in batches of ``batch_size`` and compute each sketch's maps on the patch grid; :meth:`finish` turns
+        each into its Segmentation (a server finishes them outside its model thread)."""
         for request in requests:
             check_threshold(request.threshold)
         vocabs = [self._vocabulary(r.categories, r.caption) for r in requests]
         sketches = [as_sketch(r.image) for r in requests]
         prepared = [r.model_input for r in requests]
-        out: list[Segmentation] = []
+        out: list[EncodedSketch] = []
         for start in range(0, len(requests), self.batch_size):
             stop = start + self.batch_size
             thresholds = [r.threshold for r in requests[start:stop]]
-            out.extend(self._run(sketches[start:stop], vocabs[start:stop], thresholds, prepared[start:stop]))
+            out.extend(self._encode(sketches[start:stop], vocabs[start:stop], thresholds, prepared[start:stop]))
         return out
 
+    @torch.no_grad()
+    def finish(self, encoded: EncodedSketch) -> Segmentation:
+        """The second half of :meth:`segment_batch` for one sketch: maps at the sketch's resolution (or the working
+        one), labels, masks, shares, stroke labels."""
+        e = encoded
+        return with_stroke_labels(self._finish(e.sketch, e.box, e.grid_maps, e.vocab, e.threshold), e.sketch)
+
     def _run(
+        self, sketches: list[Sketch], vocabs: list[_Vocabulary], thresholds: list[float | None]
+    ) -> Iterator[Segmentation]:
+        for encoded in self._encode(sketches, vocabs, thresholds):
+            yield self.finish(encoded)
+
+    def _encode(
         self,
         sketches: list[Sketch],
         vocabs: list[_Vocabulary],
         thresholds: list[float | None],
         prepared: Sequence[tuple[torch.Tensor, tuple[int, int, int]] | None] | None = None,
-    ) -> Iterator[Segmentation]:
+    ) -> list[EncodedSketch]:
         size = self.model.image_size
         prepared = prepared or [None] * len(sketches)
         pairs = (p if p is not None else to_model_input(s, size) for s, p in zip(sketches, prepared, strict=True))
         inputs, boxes = zip(*pairs, strict=True)
         x = torch.stack(inputs).to(self.device)  # [B, 1, S, S]
         feats = self.model.encode_sketch(x, need_scene=False)  # patches [B, K, D]
+        out = []
         for i, (sketch, box, vocab, threshold) in enumerate(zip(sketches, boxes, vocabs, thresholds, strict=True)):
             one = SketchFeatures(scene=None, patches=feats.patches[i : i + 1], grid=feats.grid)
             grid_maps = self.recipe.grid_maps(self.model, one, vocab.text)  # [1, C, gh, gw]
-            yield with_stroke_labels(self._finish(sketch, box, grid_maps, vocab, threshold), sketch)
+            out.append(EncodedSketch(sketch=sketch, box=box, grid_maps=grid_maps, vocab=vocab, threshold=threshold))
+        return out
 
     def _finish(
         self,
