@@ -169,7 +169,9 @@ class Health(BaseModel):
     status: str = Field(description="ok")
     weights: str
     in_flight: int = Field(description="Segment requests accepted and not answered yet.")
-    segmenting: int = Field(description="Sketches in the model's worker thread right now.")
+    segmenting: int = Field(
+        description="Sketches being segmented right now (queued for or in the model's thread, or being finished)."
+    )
     waiting: int = Field(0, description="Requests waiting for memory (admission).")
 
 

@@ -1,6 +1,7 @@
 """The serving work behind the routes: check a request and estimate its memory (:meth:`SegmentService.plan`),
 admit it when that memory fits (:mod:`sketchseg.serve.admission`), decode it, batch it with concurrent ones through
-:meth:`Segmenter.segment_batch` in the model's worker thread, and turn the :class:`Segmentation` into the response.
+:meth:`Segmenter.encode_batch` in the model's worker thread, then finish its Segmentation (:meth:`Segmenter.finish`:
+maps at the sketch's resolution, labels, masks) and the response in the thread pool, outside the model's thread.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from starlette.concurrency import run_in_threadpool
 
 from sketchseg.data.vector import VectorSketch
 from sketchseg.errors import InputError
-from sketchseg.model.segmenter import Segmentation, Segmenter, SegmentRequest, as_sketch, check_threshold
+from sketchseg.model.segmenter import (
+    EncodedSketch,
+    Segmentation,
+    Segmenter,
+    SegmentRequest,
+    as_sketch,
+    check_threshold,
+)
 from sketchseg.render import (
     UNLABELLED_COLOUR,
     colour,
@@ -147,8 +155,8 @@ class SegmentService:
         self.segmenter.model.text.max_cached = settings.text_cache
         self.weights = weights
         self.settings = settings
-        self.batcher: Batcher[SegmentRequest, Segmentation] = Batcher(
-            self.segmenter.segment_batch, max_batch=settings.max_batch, window=settings.window
+        self.batcher: Batcher[SegmentRequest, EncodedSketch] = Batcher(
+            self.segmenter.encode_batch, max_batch=settings.max_batch, window=settings.window
         )
         self.admission = Admission(
             budget=settings.memory_budget,
@@ -163,6 +171,7 @@ class SegmentService:
         )
         self._examples: list[Example] | None = None
         self._in_flight = 0
+        self._segmenting = 0
 
     async def start(self) -> None:
         """Start the batcher and warm up (the caption tagger's first use and the model's first call are slow)."""
@@ -234,16 +243,24 @@ class SegmentService:
             work = self._large_work if large else run_in_threadpool
             async with self.admission.admit(plan.need, plan.what):
                 prepared = await work(self.prepare, plan)
-                seg = await self.batcher.submit(prepared.request, large=large)
-                kind, notes = prepared.kind, prepared.notes
-                del prepared, plan  # the sketch, its model input, the decoded file: only the answer is needed now
-                response = await work(self.respond, seg, kind, notes)
-                del seg
+                self._segmenting += 1
+                try:
+                    encoded = await self.batcher.submit(prepared.request, large=large)
+                    kind, notes = prepared.kind, prepared.notes
+                    del prepared, plan  # the model input, the decoded file: the encoded sketch carries the rest
+                    response = await work(self.finish, encoded, kind, notes)
+                finally:
+                    self._segmenting -= 1
+                del encoded
                 if large:
                     await work(memory.trim)
             return response
         finally:
             self._in_flight -= 1
+
+    def finish(self, encoded: EncodedSketch, kind: str, notes: list[str]) -> SegmentResponse:
+        """The encoded sketch's Segmentation, then the response."""
+        return self.respond(self.segmenter.finish(encoded), kind, notes)
 
     def respond(self, seg: Segmentation, kind: str, notes: list[str]) -> SegmentResponse:
         h, w = seg.labels.shape
@@ -273,9 +290,8 @@ class SegmentService:
         )
 
     def health(self) -> Health:
-        running = self.batcher.stats().running
         waiting = self.admission.stats().waiting
-        return Health(status="ok", weights=self.weights, in_flight=self._in_flight, segmenting=running,
+        return Health(status="ok", weights=self.weights, in_flight=self._in_flight, segmenting=self._segmenting,
                       waiting=waiting)  # fmt: skip
 
     def examples(self) -> list[Example]:
