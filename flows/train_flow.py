@@ -86,10 +86,11 @@ def select_checkpoint(train_out: str, eval_out: str) -> dict[str, Any]:
 
 @task(name="calibrate-threshold", cache_policy=NO_CACHE)
 def calibrate(cfg: Config, train_out: str, shards: str) -> dict[str, Any]:
-    """τ swept on validation with the optimal checkpoint and stored in both exported models."""
+    """τ swept on validation with the optimal checkpoint and stored in both exported models of the training folder."""
     from sketchseg.eval.report import calibrate as calibrate_tau
 
-    result = calibrate_tau(cfg, train_dir=train_out, shards=shards, progress=True)  # a line every 10 s in a log
+    # the flow's own training folder: its models become the calibrated ones; a line every 10 s in a log
+    result = calibrate_tau(cfg, train_dir=train_out, shards=shards, out=train_out, progress=True)
     get_run_logger().info("calibrated τ = %.2f (val Acc@P %.4f)", result["tau"], result["val_acc_p"])
     return result
 

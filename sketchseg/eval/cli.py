@@ -7,9 +7,10 @@ import argparse
 import shutil
 from pathlib import Path
 
-from sketchseg.errors import ConfigError
+from sketchseg.errors import CheckpointError, ConfigError
 
 HELP = "evaluate clip, clip_surgery and the trained checkpoints (optimal, last) on val and test, or on real sketches"
+OUT = Path("outputs/evaluate")
 REAL_OUT = Path("outputs/evaluate-real")
 
 
@@ -17,7 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
     trained = p.add_mutually_exclusive_group()
-    trained.add_argument("--train-dir", type=Path, default=None, help="training output folder (default: train.out)")
+    trained.add_argument("--train-dir", type=Path, default=None,
+                         help="training output folder, only read (default: train.out); its models with the "
+                              "calibrated τ are written to OUT/models/, the calibration to OUT/calibration.json")
     trained.add_argument("--checkpoint", type=Path, default=None,
                          help="evaluate this checkpoint (sketchseg .pt or the authors' .pth) as both optimal and last "
                               "instead of a training's; written as a sketchseg checkpoint to OUT/checkpoint/models/, "
@@ -26,7 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shards", type=Path, default=None, help="shards folder (default: data.shards)")
     p.add_argument("--prepared", type=Path, default=None, help="prepare-stage folder (default: data.prepared)")
     p.add_argument("--out", type=Path, default=None,
-                   help=f"output folder (default: eval.out; with --real: {REAL_OUT})")  # fmt: skip
+                   help=f"output folder, replaced as a whole when the evaluation is done (default: {OUT}; with "
+                        f"--real: {REAL_OUT}); --out data/eval rewrites the pipeline's DVC output")  # fmt: skip
     p.add_argument("--real", action="append", default=[], metavar="NAME=FOLDER:SPLIT",
                    help="score on people's stroke-3 scene sketches laid out as FrISS or CBSC instead of the shards, "
                         "e.g. friss_val=data/friss:val (repeatable); classes renamed by data.class_map and kept by "
@@ -102,23 +106,47 @@ def run_real(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The normal mode: τ calibrated on the copies of the trained models written to OUT, the report into OUT. OUT is
+    filled in a temporary sibling (starting from what it held) that replaces it at the end, so an interrupted
+    evaluation leaves it as it was; the training folder is only read."""
     from sketchseg.config import load_config
-    from sketchseg.eval.report import format_table, run_report
+    from sketchseg.eval.report import calibrate, format_table, run_report
+    from sketchseg.io_utils import atomic_dir
 
     if args.real:
         return run_real(args)
     cfg = load_config(args.params, args.set)
-    out = args.out or cfg.eval.out
-    train_dir = args.train_dir or cfg.train.out
-    if args.checkpoint is not None:
-        train_dir = stage_checkpoint(args.checkpoint, Path(out) / "checkpoint")
-    report = run_report(
-        cfg,
-        train_dir=train_dir,
-        out=out,
-        shards=args.shards or cfg.data.shards,
-        foundation=args.foundation,
-        prepared=args.prepared or cfg.data.prepared,
-    )
+    out = Path(args.out or OUT)
+    train_dir = Path(args.train_dir or cfg.train.out)
+    shards = args.shards or cfg.data.shards
+    if args.checkpoint is None:
+        if not (train_dir / "models" / "optimal.pt").is_file():
+            raise CheckpointError(f"{train_dir / 'models' / 'optimal.pt'}: missing; run the training first (dvc "
+                                  "repro, sketchseg train), or name a training folder (--train-dir) or a checkpoint "
+                                  "(--checkpoint)")  # fmt: skip
+        a, b = train_dir.resolve(), out.resolve()
+        if a.is_relative_to(b) or b.is_relative_to(a):
+            raise ConfigError(f"--out {out}: overlaps the training folder {train_dir}, which evaluation only reads; "
+                              "pick an output folder outside it (default: outputs/evaluate)")  # fmt: skip
+    with atomic_dir(out) as tmp:
+        if out.is_dir():
+            shutil.copytree(out, tmp, dirs_exist_ok=True)
+        if args.checkpoint is not None:  # a folder of OUT's own: calibrated where it was staged
+            train_dir = calibrated = stage_checkpoint(args.checkpoint, tmp / "checkpoint")
+        else:
+            calibrated = tmp
+        calibration = calibrate(cfg, train_dir=train_dir, shards=shards, out=calibrated)
+        report = run_report(
+            cfg,
+            train_dir=calibrated,
+            out=tmp,
+            shards=shards,
+            foundation=args.foundation,
+            prepared=args.prepared or cfg.data.prepared,
+            calibration=calibration,
+        )
     print(format_table(report["figures"]))
+    models = out / ("checkpoint" if args.checkpoint is not None else "") / "models"
+    print(f"\nwritten: {out} (report.json, metrics.json, table.md, plots); τ {calibration['tau']:.2f} calibrated into "
+          f"{models / 'optimal.pt'} and {models / 'last.pt'}")  # fmt: skip
     return 0

@@ -8,7 +8,8 @@ Models, all through the same evaluator and the same foundation weights:
 With ``eval.grounding`` the category-token diagnostic (:mod:`sketchseg.eval.grounding`) runs on validation for
 ``clip_surgery`` (its class token, no cross-attention) and both checkpoints: ``report.json["figures"]["grounding"]``.
 τ is calibrated on validation with the optimal checkpoint (single category vs rest, Fig. S14) and stored in
-``models/optimal.pt`` and ``models/last.pt`` (their ``tau`` and ``meta.calibrated_tau``).
+calibrated copies ``models/optimal.pt`` and ``models/last.pt`` (their ``tau`` and ``meta.calibrated_tau``) in the folder
+the caller names (:func:`calibrate`; :func:`run_report`: its ``out``); the training folder is only read.
 
 Outputs in ``out``:
 - ``metrics.json`` (DVC metrics): what a person compares across experiments, the calibrated ``tau`` and
@@ -122,11 +123,12 @@ def _headline(summary: dict[str, Any]) -> dict[str, float]:
 
 
 def calibrate(
-    cfg: Config, *, train_dir: str | Path, shards: str | Path, progress: bool = True
+    cfg: Config, *, train_dir: str | Path, shards: str | Path, out: str | Path, progress: bool = True
 ) -> dict[str, Any]:
-    """Sweep τ on validation with the optimal checkpoint (single category vs rest, Fig. S14), store the best τ in
-    both exported models and in ``train_dir/calibration.json``; returns {"tau", "val_acc_p", "curve"}."""
-    train_dir = Path(train_dir)
+    """Sweep τ on validation with the optimal checkpoint of ``train_dir`` (single category vs rest, Fig. S14) and
+    write both exported models with the best τ stored to ``out/models/`` and the result to ``out/calibration.json``
+    (``train_dir`` itself only when ``out`` is it); returns {"tau", "val_acc_p", "curve"}."""
+    train_dir, out = Path(train_dir), Path(out)
     ec = cfg.eval
     grid = threshold_grid(ec.tau_min, ec.tau_max, ec.tau_step)
     optimal = _load_trained(train_dir, "optimal")
@@ -139,9 +141,9 @@ def calibrate(
         meta = dict(getattr(model, "checkpoint_meta", {}))
         meta["calibrated_tau"] = tau
         meta["calibration_val_accuracy"] = curve["best_accuracy"]
-        save_checkpoint(model, train_dir / "models" / f"{name}.pt", meta=meta)
+        save_checkpoint(model, out / "models" / f"{name}.pt", meta=meta)
     result = {"tau": tau, "val_acc_p": curve["best_accuracy"], "curve": curve}
-    _write_json(train_dir / "calibration.json", result)
+    _write_json(out / "calibration.json", result)
     return result
 
 
@@ -170,11 +172,14 @@ def run_report(
     calibration: dict[str, Any] | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate everything and write the stage's outputs; returns the content of report.json. Calibrates τ first
-    unless ``calibration`` (the result of :func:`calibrate`) is given."""
+    """Evaluate everything and write the stage's outputs into ``out``; returns the content of report.json. The
+    checkpoints of ``train_dir`` are evaluated as they are when ``calibration`` (the result of :func:`calibrate`) is
+    given; without it τ is calibrated first and the calibrated copies (``out/models/``, ``out/calibration.json``) are
+    evaluated, ``train_dir`` is only read."""
     train_dir, out, shards = Path(train_dir), Path(out), Path(shards)
     if calibration is None:
-        calibration = calibrate(cfg, train_dir=train_dir, shards=shards, progress=progress)
+        calibration = calibrate(cfg, train_dir=train_dir, shards=shards, out=out, progress=progress)
+        train_dir = out
     ec = cfg.eval
     out.mkdir(parents=True, exist_ok=True)
     grid = threshold_grid(ec.tau_min, ec.tau_max, ec.tau_step)
