@@ -204,11 +204,14 @@ def from_fscoco(vector: np.ndarray, source: str = "<fscoco>") -> VectorSketch:
                         notes=notes)
 
 
-def from_svg(text: str | bytes, source: str = "<svg>") -> VectorSketch:
-    """An SVG document's drawable elements, one stroke per connected subpath (:mod:`sketchseg.data.vector_svg`)."""
+def from_svg(
+    text: str | bytes, source: str = "<svg>", max_points: int | None = None, too_large: type[InputError] = InputError
+) -> VectorSketch:
+    """An SVG document's drawable elements, one stroke per connected subpath (:mod:`sketchseg.data.vector_svg`);
+    ``too_large`` as soon as sampling its curves passes ``max_points`` points."""
     from sketchseg.data.vector_svg import read_svg
 
-    return read_svg(text, source)
+    return read_svg(text, source, max_points, too_large)
 
 
 def from_json(data: Any, source: str = "<json>") -> VectorSketch:

@@ -45,20 +45,30 @@ def _subpaths(document: se.SVG) -> list[list[se.PathSegment]]:
     return out
 
 
-def _sample(segments: list[se.PathSegment], step: float) -> np.ndarray:
-    """``[n, 2]`` points along one subpath: line ends, curves every ``step`` units."""
+def _sample(segments: list[se.PathSegment], step: float, budget: list[int] | None = None) -> np.ndarray:
+    """``[n, 2]`` points along one subpath: line ends, curves every ``step`` units. ``budget``: ``[points left]``,
+    decremented before each segment is sampled; below 0 the sampling stops (the caller refuses the document)."""
     points = [np.array([[segments[0].start.x, segments[0].start.y]])]
     for seg in segments:
-        if isinstance(seg, (se.Line, se.Close)):
+        line = isinstance(seg, (se.Line, se.Close))
+        n = 1 if line else int(min(max(math.ceil(seg.length() / step), 2), MAX_POINTS_PER_SEGMENT))
+        if budget is not None:
+            budget[0] -= n
+            if budget[0] < 0:
+                break
+        if line:
             points.append(np.array([[seg.end.x, seg.end.y]]))
-            continue
-        n = int(min(max(math.ceil(seg.length() / step), 2), MAX_POINTS_PER_SEGMENT))
-        points.append(np.asarray(seg.npoint(np.linspace(0.0, 1.0, n + 1)[1:]), dtype=np.float64))
+        else:
+            points.append(np.asarray(seg.npoint(np.linspace(0.0, 1.0, n + 1)[1:]), dtype=np.float64))
     return np.concatenate(points)  # [n, 2]
 
 
-def read_svg(text: str | bytes, source: str = "<svg>") -> VectorSketch:
-    """Parse an SVG document into a :class:`VectorSketch` (module doc); InputError naming ``source`` on failure."""
+def read_svg(
+    text: str | bytes, source: str = "<svg>", max_points: int | None = None, too_large: type[InputError] = InputError
+) -> VectorSketch:
+    """Parse an SVG document into a :class:`VectorSketch` (module doc); InputError naming ``source`` on failure.
+    ``max_points``: ``too_large`` as soon as sampling passes that many points (a 2 MB document of long curves
+    would sample 59 M points, 4 GB, before any later check)."""
     try:
         data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
     except UnicodeEncodeError as exc:  # a lone surrogate (JSON "\\ud800") is no text an XML parser can read
@@ -81,8 +91,14 @@ def read_svg(text: str | bytes, source: str = "<svg>") -> VectorSketch:
     check_magnitude(ends, "SVG points", source)
     extent = float(np.max(ends.max(axis=0) - ends.min(axis=0)))
     step = max(extent, 1e-9) / RASTER
+    budget = None if max_points is None else [max_points]
     try:
-        strokes = [_sample(segs, step) for segs in subpaths]
+        strokes = []
+        for segs in subpaths:
+            strokes.append(_sample(segs, step, budget))
+            if budget is not None and budget[0] < 0:
+                raise too_large(f"{source}: SVG samples more than {max_points} points (curves are sampled every "
+                                "raster pixel of the 512 canvas); simplify the drawing")  # fmt: skip
     except (OverflowError, ValueError):  # a curve whose length overflows (control points far beyond its ends)
         raise InputError(f"{source}: SVG has curves whose length overflows; scale the drawing down") from None
     if not all(np.all(np.isfinite(s)) for s in strokes):
