@@ -393,6 +393,17 @@ def test_vector_path_length_is_limited(server: str) -> None:
     assert_serves(server)
 
 
+def test_svg_sampling_more_points_than_allowed_is_refused_while_sampling(server: str) -> None:
+    """Long curves are sampled every raster pixel: 8,000 of them would give 5.6 M points (about 0.5 GB) before the
+    point limit was checked; sampling stops once it passes the limit."""
+    curve = "C1000 0 0 1000 1000 1000 "
+    svg = f'<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0 {curve * 8000}"/></svg>'
+    status, answer = post(f"{server}/v1/segment", {"svg": svg, "categories": ["tree"]})
+    assert status == 413, answer
+    assert "SVG samples more than 100000 points" in answer["detail"], answer["detail"]
+    assert_serves(server)
+
+
 # ------------------------------------------------------------------------ 8: memory, working resolution, starvation
 
 

@@ -236,6 +236,6 @@ def decode_sketch(
         check_text(svg, f"{at}svg")
     if len(svg) > limits.max_svg_chars:
         raise InputTooLarge(f"{at}svg: {len(svg)} characters is over the limit of {limits.max_svg_chars}")
-    sketch = from_svg(svg, source=f"{at}svg")
+    sketch = from_svg(svg, source=f"{at}svg", max_points=limits.max_points, too_large=InputTooLarge)
     _check_counts(f"{at}svg", len(sketch), sketch.n_points, limits)
     return _check_path(f"{at}svg", sketch, limits)

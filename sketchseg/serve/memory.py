@@ -58,6 +58,12 @@ def image_need(
     return BASE_BYTES + 3 * body_bytes + square * 2 + decode + kept + answer + ink + maps + masks
 
 
+def svg_parse_need(chars: int, body_bytes: int = 0) -> int:
+    """Bytes parsing an SVG of ``chars`` characters needs at most (svgelements' objects: about 350 bytes per
+    character of path data), before its strokes are known."""
+    return BASE_BYTES + 3 * body_bytes + 400 * chars
+
+
 def vector_need(path_pixels: int, longest_path: int, categories: int, threshold: bool, body_bytes: int = 0) -> int:
     """Bytes one vector request needs at most: rasterising (about 300 bytes per pixel along the longest stroke,
     40 per pixel of all strokes' pixel sets), the 512 x 512 sketch and its maps, the answer; plus the body."""

@@ -45,6 +45,7 @@ from sketchseg.serve.examples import example_sketches
 from sketchseg.serve.inputs import (
     ImageHeader,
     InputLimits,
+    InputTooLarge,
     check_vocabulary,
     decode_image,
     decode_sketch,
@@ -109,9 +110,11 @@ class Plan:
     body: SegmentBody
     names: list[str]
     notes: list[str]
-    source: ImageHeader | VectorSketch
+    source: ImageHeader | VectorSketch | None  # None: an SVG not parsed yet
     need: int
     what: str
+    body_bytes: int = 0
+    masks: bool = False  # a threshold applies (given, or the recipe's default): masks per category are made
 
 
 @dataclass
@@ -201,32 +204,55 @@ class SegmentService:
     def plan(self, body: SegmentBody, body_bytes: int = 0) -> Plan:
         """Check the request and estimate its working memory before any pixel is decoded: the vocabulary (the
         category limits, whether given or parsed from a caption), the image's header (pixel limit) or the vector
-        sketch (stroke, point and path limits); InputError (422) or InputTooLarge (413) on anything unusable."""
+        sketch (stroke, point and path limits); InputError (422) or InputTooLarge (413) on anything unusable. An SVG
+        is not parsed yet (``source`` None): the plan's need is its parsing's, :meth:`plan_svg` parses it."""
         check_threshold(body.threshold)
         names, notes = self.segmenter.resolve_categories(body.categories, body.caption)
         check_vocabulary(names, caption=body.caption is not None)
-        threshold = body.threshold is not None or self.segmenter.recipe.threshold is not None
-        source: ImageHeader | VectorSketch
+        masks = body.threshold is not None or self.segmenter.recipe.threshold is not None
+        plan = Plan(body=body, names=names, notes=notes, source=None, need=0, what="", body_bytes=body_bytes,
+                    masks=masks)  # fmt: skip
         if body.image is not None:
             if body.width is not None or body.height is not None:
                 raise InputError("width and height go with strokes or stroke3, not with image")
-            source = read_image_header(body.image, self.limits)
-            need = memory.image_need(source.height, source.width, source.bands, len(names), threshold,
-                                     self.settings.work_pixels, body_bytes)  # fmt: skip
-            what = f"a {source.width}x{source.height} image with {len(names)} categories"
+            header = read_image_header(body.image, self.limits)
+            plan.source = header
+            plan.need = memory.image_need(header.height, header.width, header.bands, len(names), plan.masks,
+                                          self.settings.work_pixels, body_bytes)  # fmt: skip
+            plan.what = f"a {header.width}x{header.height} image with {len(names)} categories"
+        elif body.svg is not None:
+            if len(body.svg) > self.limits.max_svg_chars:
+                raise InputTooLarge(f"svg: {len(body.svg)} characters is over the limit of {self.limits.max_svg_chars}")
+            plan.need = memory.svg_parse_need(len(body.svg), body_bytes)
+            plan.what = f"an SVG of {len(body.svg)} characters"
         else:
-            source = decode_sketch(strokes=body.strokes, stroke3=body.stroke3, svg=body.svg, width=body.width,
-                                   height=body.height, limits=self.limits)  # fmt: skip
-            total, longest = path_pixels(source)
-            need = memory.vector_need(total, longest, len(names), threshold, body_bytes)
-            what = f"a sketch of {len(source)} strokes ({total} raster pixels long) with {len(names)} categories"
+            vector = decode_sketch(strokes=body.strokes, stroke3=body.stroke3, width=body.width, height=body.height,
+                                   limits=self.limits)  # fmt: skip
+            self._plan_vector(plan, vector)
         if body.threshold is not None:
-            what += " and a threshold"
-        self.admission.check(need, what)
-        return Plan(body=body, names=names, notes=notes, source=source, need=need, what=what)
+            plan.what += " and a threshold"
+        self.admission.check(plan.need, plan.what)
+        return plan
+
+    def plan_svg(self, plan: Plan) -> Plan:
+        """Parse the plan's SVG (under an admission of its parsing's memory) and estimate the rest like any vector
+        sketch's."""
+        vector = decode_sketch(svg=plan.body.svg, limits=self.limits)
+        self._plan_vector(plan, vector)
+        if plan.body.threshold is not None:
+            plan.what += " and a threshold"
+        self.admission.check(plan.need, plan.what)
+        return plan
+
+    def _plan_vector(self, plan: Plan, vector: VectorSketch) -> None:
+        total, longest = path_pixels(vector)
+        plan.source = vector
+        plan.need = memory.vector_need(total, longest, len(plan.names), plan.masks, plan.body_bytes)
+        plan.what = f"a sketch of {len(vector)} strokes ({total} raster pixels long) with {len(plan.names)} categories"
 
     def prepare(self, plan: Plan) -> Prepared:
         """Decode the planned sketch (an image's pixels; a vector sketch rasterised) and its model input."""
+        assert plan.source is not None, "an SVG is parsed by plan_svg first"
         sketch = as_sketch(decode_image(plan.source, self.limits) if isinstance(plan.source, ImageHeader) else
                            plan.source)  # fmt: skip
         request = SegmentRequest(sketch, categories=plan.names, threshold=plan.body.threshold,
@@ -239,6 +265,10 @@ class SegmentService:
         self._in_flight += 1
         try:
             plan = await run_in_threadpool(self.plan, body, body_bytes)
+            if plan.source is None:  # an SVG: parsing it takes memory of its own (svgelements' objects)
+                work = self._large_work if self.admission.is_large(plan.need) else run_in_threadpool
+                async with self.admission.admit(plan.need, plan.what):
+                    plan = await work(self.plan_svg, plan)
             large = self.admission.is_large(plan.need)
             work = self._large_work if large else run_in_threadpool
             async with self.admission.admit(plan.need, plan.what):
