@@ -1,10 +1,14 @@
 """``python -m flows serve``: serve the deployment ``train-flow/default`` (needs a Prefect server: PREFECT_API_URL);
 ``python -m flows run``: run the flow once in this process (ephemeral Prefect, no server needed).
 
+Either writes into its own run folder (``outputs/runs/<UTC time>-<flow run name>``, or ``--run-dir`` / the parameter
+``run_dir``) and leaves ``train.out`` and ``eval.out`` as they are unless ``--publish`` (``publish=true``) asks for
+them to be replaced by copies of the run's results at the end.
+
     prefect server start --host 127.0.0.1 --port 4200
     PREFECT_API_URL=http://127.0.0.1:4200/api python -m flows serve
     PREFECT_API_URL=http://127.0.0.1:4200/api prefect deployment run 'train-flow/default' --watch \\
-        --param params=params.yaml
+        --param params=params.yaml --param publish=true
 """
 
 from __future__ import annotations
@@ -28,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-register", action="store_true", help="log the MLflow run but register no model")
     run.add_argument("--experiment", default="sketchseg", help="MLflow experiment (default sketchseg)")
     run.add_argument("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or ./mlflow.db)")
+    run.add_argument("--run-dir", default=None,
+                     help="the run's folder, for its train/ and eval/ (default: a new outputs/runs/TIME-NAME)")
+    run.add_argument("--resume", action="store_true", help="continue the interrupted training of --run-dir")
+    run.add_argument("--publish", action="store_true",
+                     help="when done, replace train.out and eval.out (data/train, data/eval: the DVC outputs) by "
+                          "copies of the run's train/ and eval/")  # fmt: skip
     return parser
 
 
@@ -48,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         register=not args.no_register,
         experiment=args.experiment,
         tracking_uri=args.tracking_uri,
+        run_dir=args.run_dir,
+        resume=args.resume,
+        publish=args.publish,
     )
     print(json.dumps({k: v for k, v in result.items() if k != "metrics"}, indent=1, default=str))
     return 0

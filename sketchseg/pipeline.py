@@ -27,7 +27,9 @@ Interruptions (``kill -9`` included): a stage process dies with the ``dvc repro`
 atomically, and the leftovers of an interrupted attempt are removed when the stage runs again. The train stage keeps
 its resumable state in ``data/work/train-KEY`` (not a DVC output, so DVC does not delete it before rerunning the
 stage; KEY digests the model and train parameters, the shards and the foundation): training resumes there from its
-last epoch checkpoint, and the folder is removed once the stage has finished.
+last epoch checkpoint. The flow calibrates and evaluates a copy of it in its run folder ``data/work/run`` and
+publishes that folder's ``train/`` and ``eval/`` as ``train.out`` and ``eval.out``; both work folders are removed once
+the stage has finished.
 """
 
 from __future__ import annotations
@@ -201,6 +203,9 @@ def train_work_dir(cfg: Config, foundation: Path | None) -> Path:
 
 
 def stage_train(cfg: Config, params: Path, overrides: list[str] | None = None) -> dict[str, Any]:
+    """The train-flow training in ``data/work/train-KEY`` (resumable), calibrating and evaluating in the run folder
+    ``data/work/run`` (started afresh), and publishing that folder's ``train/`` and ``eval/`` as ``train.out`` and
+    ``eval.out`` (the stage's outputs) when everything succeeded."""
     from flows.train_flow import train_flow
     from sketchseg.train.trainer import resolve_foundation
 
@@ -208,8 +213,11 @@ def stage_train(cfg: Config, params: Path, overrides: list[str] | None = None) -
     for stale in WORK_DIR.glob("train-*"):  # interrupted trainings of other inputs: never resumed
         if stale != work:
             shutil.rmtree(stale, ignore_errors=True)
-    train_flow(params=str(params), overrides=list(overrides or []), work=str(work))
-    shutil.rmtree(work, ignore_errors=True)
+    run_dir = WORK_DIR / "run"
+    shutil.rmtree(run_dir, ignore_errors=True)  # what an interrupted attempt calibrated or evaluated: redone
+    train_flow(params=str(params), overrides=list(overrides or []), work=str(work), run_dir=str(run_dir), publish=True)
+    for folder in (work, run_dir):
+        shutil.rmtree(folder, ignore_errors=True)
     if WORK_DIR.is_dir() and not any(WORK_DIR.iterdir()):
         WORK_DIR.rmdir()
     return {}

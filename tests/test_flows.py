@@ -1,9 +1,13 @@
-"""The Prefect train-flow: its glue, the DVC stage running it in-process (ephemeral Prefect), and the served
-deployment on a real Prefect server logging to a real MLflow tracking server."""
+"""The Prefect train-flow: its glue, the DVC stage running it in-process (ephemeral Prefect) and publishing into the
+stage's outputs, and the served deployment on a real Prefect server logging to a real MLflow tracking server, whose
+runs (one cancelled during training, one completed) work in their own run folders and leave train.out and eval.out
+byte for byte as they were (issue 21, case 1)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import subprocess
 import sys
 import time
@@ -13,9 +17,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.train_flow import summary_markdown
+from flows.train_flow import check_run_dir, publish_folder, summary_markdown
 from sketchseg.config import config_from_dict
 from sketchseg.errors import ConfigError
+from sketchseg.eval.report import compared_metrics
+from sketchseg.model.checkpoint import save_checkpoint
+from sketchseg.model.config import BackboneConfig, ModelConfig
+from sketchseg.model.network import SketchSegModel
+from sketchseg.model.segmenter import Segmenter
 from sketchseg.tracking.registry import Registration
 from sketchseg.tracking.store import client_for
 from sketchseg.train.trainer import resolve_foundation
@@ -37,9 +46,11 @@ def tiny_params(tmp_path: Path, data: dict, epochs: int = 2) -> Path:
     return path
 
 
-def check_outputs(tmp_path: Path, data: dict) -> dict:
-    """The flow's files in train.out and eval.out agree with the training outputs; returns metrics.json."""
-    train, ev = tmp_path / "train", tmp_path / "eval"
+def check_outputs(folder: Path, data: dict) -> dict:
+    """The flow's files in ``folder/train`` and ``folder/eval`` (train.out and eval.out of :func:`tiny_params`, or a
+    run folder) agree with the training outputs; returns metrics.json and what they were computed from."""
+    train, ev = folder / "train", folder / "eval"
+    assert (train / "calibration.json").is_file() and "calibrated_tau" in torch_meta(train / "models" / "optimal.pt")
     for name in ("metrics.json", "report.json", "table.md", "threshold_curves.png", "caption_stats.json"):
         assert (ev / name).is_file(), name
     history = json.loads((train / "history.json").read_text())
@@ -57,14 +68,45 @@ def check_outputs(tmp_path: Path, data: dict) -> dict:
     models = {"clip", "clip_surgery", "optimal", "last"}
     # metrics.json: τ and the figures compared across experiments, taken from the report; the rest stays there
     assert set(metrics) == {"tau", "val", "test"} and metrics["tau"] == figures["tau"]
+    assert metrics == compared_metrics(figures)
     for split in ("val", "test"):
-        assert set(metrics[split]) == models
+        assert set(metrics[split]) == models | {"chance", "majority"}  # the models and the floors
         for name in models:
-            assert metrics[split][name] == {k: figures[split][name][k] for k in ("miou", "acc_p", "acc_s")}
+            assert {k: metrics[split][name][k] for k in ("miou", "acc_p", "acc_s")} == {
+                k: figures[split][name][k] for k in ("miou", "acc_p", "acc_s")
+            }
             assert {"mean_acc", "fwiou"} <= set(figures[split][name])
     assert set(figures["grounding"]) == {"clip_surgery", "optimal", "last"}
     assert 0.0 <= metrics["test"]["optimal"]["miou"] <= 1.0
     return {"metrics": metrics, "history": history, "steps": steps, "evaluated_on": report["evaluated_on"]}
+
+
+def torch_meta(path: Path) -> dict:
+    from sketchseg.model.checkpoint import read_checkpoint
+
+    return read_checkpoint(path)["meta"]
+
+
+def digests(*folders: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``folders``."""
+    return {
+        str(p): hashlib.sha256(p.read_bytes()).hexdigest() for f in folders for p in sorted(f.rglob("*")) if p.is_file()
+    }
+
+
+def earlier_outputs(tmp_path: Path) -> dict[str, str]:
+    """What an earlier pipeline run left in train.out and eval.out of :func:`tiny_params` (a model, its checkpoints,
+    the calibration, the metrics); returns their SHA-256."""
+    train, ev = tmp_path / "train", tmp_path / "eval"
+    model = SketchSegModel(ModelConfig(backbone=BackboneConfig(name="sketchseg-test", seed=5)))
+    save_checkpoint(model, train / "models" / "optimal.pt", meta={"calibrated_tau": 0.73})
+    save_checkpoint(model, train / "models" / "last.pt", meta={"calibrated_tau": 0.73})
+    (train / "checkpoints").mkdir()
+    (train / "checkpoints" / "last.pt").write_bytes(b"an earlier training's resume state")
+    (train / "calibration.json").write_text('{"tau": 0.73}\n')
+    ev.mkdir()
+    (ev / "metrics.json").write_text('{"tau": 0.73}\n')
+    return digests(train, ev)
 
 
 def check_tracking(uri: str, outputs: dict) -> str:
@@ -109,6 +151,9 @@ def test_summary_names_table_tau_checkpoint_run_and_version() -> None:
     assert "τ (calibrated on validation): 0.62" in text
     assert "optimal = epoch 2 (val mIoU 30.00); last = epoch 3 (val mIoU 28.00)" in text
     assert "`data/train/models/optimal.pt`" in text and "MLflow run: `abc123`" in text
+    assert "run folder" not in text and "published" not in text
+    ran = summary_markdown(METRICS, SELECTION, "abc123", reg, "outputs/runs/x", ("data/train", "data/eval"))
+    assert "- run folder: `outputs/runs/x`" in ran and "- published to: `data/train`, `data/eval`" in ran
     stays = "`sketchseg` version 4 (test mIoU 0.25); `@champion` stays with version 2 (test mIoU 0.31)"
     assert f"{stays}: {reason}" in text
     moved = Registration("sketchseg", "5", 0.4, True, "2", 0.31, "models:/sketchseg/5")
@@ -134,6 +179,38 @@ def test_flow_rejects_a_missing_params_file_before_any_work(tmp_path: Path) -> N
     bad.write_text("train: {epochs: 1}\n")
     with pytest.raises(ConfigError, match="override train.nope=1|unknown key"):
         train_flow.fn(params=str(bad), overrides=["train.nope=1"])
+    with pytest.raises(ConfigError, match="resume=true continues the training of an earlier run: give run_dir"):
+        train_flow.fn(params=str(bad), resume=True)
+
+
+def test_run_folders_never_overlap_the_published_outputs(tmp_path: Path) -> None:
+    train, ev = tmp_path / "data" / "train", tmp_path / "data" / "eval"
+    check_run_dir(tmp_path / "outputs" / "runs" / "r", train, ev)
+    for run in (tmp_path / "data", train, train / "r", ev / "r"):
+        with pytest.raises(ConfigError, match=r"run_dir .*: overlaps (train|eval)\.out .*publish=true"):
+            check_run_dir(run, train, ev)
+    with pytest.raises(ConfigError, match="one lies inside the other"):
+        check_run_dir(tmp_path / "r", train, train / "eval")
+
+
+def test_publishing_replaces_a_folder_whole_or_not_at_all(tmp_path: Path) -> None:
+    src, dst = tmp_path / "run" / "train", tmp_path / "data" / "train"
+    (src / "models").mkdir(parents=True)
+    (src / "models" / "optimal.pt").write_bytes(b"new")
+    (dst / "models").mkdir(parents=True)
+    (dst / "models" / "optimal.pt").write_bytes(b"old")
+    (dst / "stale.json").write_text("{}")
+    broken = src / "models" / "broken.pt"
+    broken.symlink_to(tmp_path / "missing")  # the copy fails at this file, after copying the others
+    with pytest.raises(OSError):
+        publish_folder(src, dst)
+    assert sorted(p.name for p in dst.rglob("*")) == ["models", "optimal.pt", "stale.json"]
+    assert (dst / "models" / "optimal.pt").read_bytes() == b"old"
+    assert [p.name for p in dst.parent.iterdir()] == ["train"]  # no temporary folder left
+    broken.unlink()
+    publish_folder(src, dst)
+    assert sorted(p.name for p in dst.rglob("*")) == ["models", "optimal.pt"]  # the run's folder, nothing else
+    assert (dst / "models" / "optimal.pt").read_bytes() == b"new" and (src / "models" / "optimal.pt").is_file()
 
 
 @pytest.mark.slow
@@ -149,15 +226,51 @@ def test_dvc_stage_runs_the_flow_in_process(tiny_data: dict, tmp_path: Path) -> 
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-4000:]
     assert "Finished in state Completed()" in res.stderr
+    assert f"published: data/work/run/train -> {tmp_path / 'train'}, data/work/run/eval -> {tmp_path / 'eval'}" in (
+        res.stderr
+    )
     outputs = check_outputs(tmp_path, tiny_data)
+    assert not (tmp_path / "data" / "work").exists()  # the training and run folders of the stage are removed
     check_tracking(uri, outputs)
 
 
+def flow_run_state(api: str, flow_run_id: str) -> str:
+    with urllib.request.urlopen(f"{api}/flow_runs/{flow_run_id}", timeout=10) as resp:
+        return json.loads(resp.read())["state_type"]
+
+
+def processes_naming(text: str) -> list[int]:
+    """Live processes whose command line names ``text`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def wait_until(condition, timeout: float, what: str, log: Path) -> None:
+    t0 = time.monotonic()
+    while not condition():
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"{what} not within {timeout:.0f} s; serve log:\n{log.read_text()[-4000:]}")
+        time.sleep(0.2)
+
+
 @pytest.mark.slow
-def test_served_deployment_runs_on_a_prefect_server(tiny_data: dict, tmp_path: Path) -> None:
-    """prefect server + `python -m flows serve` + `prefect deployment run 'train-flow/default' --watch`, logging
-    to a real `mlflow server`."""
+def test_served_deployment_runs_on_a_prefect_server(tiny_data: dict, tmp_path: Path, fixtures_dir: Path) -> None:
+    """prefect server + `python -m flows serve` + `prefect deployment run 'train-flow/default'`, logging to a real
+    `mlflow server`. Over an earlier run's train.out and eval.out: a run with two training processes (the README's
+    `--param nproc=2`) cancelled during training (`prefect flow-run cancel`), then a completed run. Each works in its
+    own run folder (outputs/runs/TIME-NAME in the served folder); train.out and eval.out keep every byte and their
+    model loads; the cancelled run's processes are gone."""
     params = tiny_params(tmp_path, tiny_data, epochs=3)
+    before = earlier_outputs(tmp_path)
+    runs_dir = tmp_path / "outputs" / "runs"
     t0 = time.perf_counter()
     with mlflow_server(tmp_path / "mlflow") as mlflow_url, prefect_server(tmp_path / "prefect") as api:
         up = time.perf_counter() - t0
@@ -168,16 +281,38 @@ def test_served_deployment_runs_on_a_prefect_server(tiny_data: dict, tmp_path: P
             MLFLOW_TRACKING_URI=mlflow_url,
         )
         serve_cmd = [sys.executable, "-m", "flows", "serve"]
-        with background(serve_cmd, log=tmp_path / "serve.log", env=env, cwd=tmp_path) as serve:
-            wait_http(f"{api}/deployments/name/train-flow/default", serve, tmp_path / "serve.log", timeout=60)
+        log = tmp_path / "serve.log"
+        with background(serve_cmd, log=log, env=env, cwd=tmp_path) as serve:
+            wait_http(f"{api}/deployments/name/train-flow/default", serve, log, timeout=60)
             served = time.perf_counter() - t0
+            # 1. cancelled while its two processes train (30 epochs: minutes, were it not cancelled)
+            started = subprocess.run(
+                [str(BIN / "prefect"), "deployment", "run", "train-flow/default", "--param", f"params={params}",
+                 "--param", "nproc=2", "--param", 'overrides=["train.epochs=30"]'],
+                env=env, capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert started.returncode == 0, started.stdout + started.stderr
+            name = re.search(r"Created flow run '([^']+)'", started.stdout).group(1)
+            flow_run_id = re.search(r"UUID: ([0-9a-f-]{36})", started.stdout).group(1)
+            # the training folder appears when the two processes have started training (rank 0 creates it)
+            wait_until(lambda: any(runs_dir.glob(f"*-{name}/train")), 240, "the start of the training", log)
+            (cancelled,) = runs_dir.glob(f"*-{name}")
+            assert processes_naming(cancelled.name)  # its training processes: torchrun and two workers
+            res = subprocess.run([str(BIN / "prefect"), "flow-run", "cancel", flow_run_id], env=env,
+                                 capture_output=True, text=True, timeout=60)  # fmt: skip
+            assert res.returncode == 0, res.stdout + res.stderr
+            wait_until(lambda: flow_run_state(api, flow_run_id) == "CANCELLED", 120, "the cancellation", log)
+            wait_until(lambda: not processes_naming(cancelled.name), 60, "the end of its training processes", log)
+            assert not (cancelled / "train" / "train_metrics.json").exists()  # stopped during training
+            assert f"run folder: {cancelled}" in log.read_text()
+            assert digests(tmp_path / "train", tmp_path / "eval") == before
+            # 2. completed
             res = subprocess.run(
                 [str(BIN / "prefect"), "deployment", "run", "train-flow/default", "--watch", "--watch-interval", "1",
                  "--param", f"params={params}", "--param", 'overrides=["train.epochs=1"]'],
                 env=env, capture_output=True, text=True, timeout=240,
             )  # fmt: skip
-            log = (tmp_path / "serve.log").read_text()
-            assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:] + log[-3000:]
+            assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:] + log.read_text()[-3000:]
             assert "Flow run finished successfully in 'Completed'" in res.stdout
             ran = time.perf_counter() - t0
             request = urllib.request.Request(
@@ -187,11 +322,16 @@ def test_served_deployment_runs_on_a_prefect_server(tiny_data: dict, tmp_path: P
             )
             with urllib.request.urlopen(request, timeout=10) as resp:
                 artifacts = json.loads(resp.read())
-        outputs = check_outputs(tmp_path, tiny_data)
+        (completed,) = set(runs_dir.iterdir()) - {cancelled}
+        outputs = check_outputs(completed, tiny_data)
         assert [r["epoch"] for r in outputs["history"]] == [1]  # the override reached the flow
+        assert digests(tmp_path / "train", tmp_path / "eval") == before  # not published: publish=false
         run_id = check_tracking(mlflow_url, outputs)
-    print(f"servers up {up:.1f} s, deployment served {served:.1f} s, run completed {ran:.1f} s")
+        assert client_for(mlflow_url).get_run(run_id).data.tags["sketchseg.run_dir"] == str(completed)
+    print(f"servers up {up:.1f} s, deployment served {served:.1f} s, runs done {ran:.1f} s")
+    earlier = Segmenter.from_checkpoint(tmp_path / "train" / "models" / "optimal.pt")  # `segment --checkpoint` works
+    assert earlier.segment(fixtures_dir / "sketch_1.png", categories=["tree", "house"]).categories == ["tree", "house"]
     (artifact,) = artifacts
     assert artifact["type"] == "markdown"
-    assert f"MLflow run: `{run_id}`" in artifact["data"]
+    assert f"MLflow run: `{run_id}`" in artifact["data"] and f"run folder: `{completed}`" in artifact["data"]
     assert "`sketchseg` version 1" in artifact["data"] and "`@champion` moved to it" in artifact["data"]

@@ -8,8 +8,9 @@ A training run logs:
 - metrics per optimiser step (``steps.jsonl``, step = global step): ``step/tau``, ``step/loss``, ``step/lr``;
 - the evaluation's figures (``report.json["figures"]``, else ``metrics.json``) as ``val/<model>/<metric>``,
   ``test/<model>/<metric>``, ``grounding/<model>/...`` and ``tau_val_acc_p``, plus ``calibrated_tau``;
-- tags: ``sketchseg.train_dir`` and what each split's figures were measured on (``report.json["evaluated_on"]``:
-  ``sketchseg.evaluated_on.test.fingerprint``, ``...test.sketches``, ``...test.max_sketches``, ...);
+- tags: ``sketchseg.train_dir`` (the training folder, unless the caller's ``tags`` name another) and what each
+  split's figures were measured on (``report.json["evaluated_on"]``: ``sketchseg.evaluated_on.test.fingerprint``,
+  ``...test.sketches``, ``...test.max_sketches``, ...);
 - artifacts: ``config/params.resolved.yaml``, ``eval/`` (metrics.json, report.json, table.md and the plot tables),
   ``plots/`` (the PNGs of the evaluation folder), ``train/`` (history.json, train_metrics.json, calibration.json).
 """
@@ -128,7 +129,7 @@ def log_training_run(
         figures, evaluated_on = read_evaluation(eval_path) if eval_path is not None else ({}, {})
         for key, value in metric_rows(figures).items():
             metrics.append(Metric("calibrated_tau" if key == "tau" else key, value, now, 0))
-        run_tags = {"sketchseg.train_dir": str(train_dir.resolve())}
+        run_tags = {"sketchseg.train_dir": str(train_dir.resolve()), **(tags or {})}  # a caller's tag wins
         run_tags |= {f"sketchseg.evaluated_on.{k}": str(v) for k, v in flatten(evaluated_on).items()}
         params = [Param(k, v) for k, v in config_params(config).items()]
         params += [Param(f"weights.{k}", v) for k, v in weights_params(train_dir).items()]
