@@ -106,7 +106,9 @@ def test_fscoco_source_names_the_release_and_tracks_its_changes(tiny_data: dict,
 @pytest.mark.slow
 def test_end_to_end_repro_on_tiny_parameters(tmp_path: Path) -> None:
     """The whole pipeline (source -> prepare -> shards -> foundation -> train-flow) on tiny parameters; a second
-    repro does nothing; `dvc metrics show` reads the results; `dvc exp run -S` reruns the training only."""
+    repro does nothing; `dvc metrics show` reads the results; `dvc exp run -S` reruns the training only, and `dvc exp
+    show` compares the metrics and params of the commit and of two experiments (each row with numbers: the metrics
+    file is a cached output, so every experiment's commit has it through its dvc.lock)."""
     repo = fresh_clone(tmp_path)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["foundation"].update(steps=4, batch_size=8, warmup_steps=2, mosaics=16)
@@ -127,7 +129,8 @@ def test_end_to_end_repro_on_tiny_parameters(tmp_path: Path) -> None:
     for name in ("threshold_curves.png", "train_history.json", "tau_steps.json", "table.md"):
         assert (repo / "data/eval" / name).is_file(), name
     assert (repo / "data/foundation/open_clip_config.json").is_file()
-    assert (repo / "data/train/models/optimal.pt").is_file()
+    assert (repo / "data/train/models/optimal.pt").is_file() and (repo / "data/train/calibration.json").is_file()
+    assert not (repo / "data/work").exists()  # the stage's training and run folders are gone
     second = sh("dvc", "repro", cwd=repo, env=env)
     assert "Running stage" not in second.stdout, second.stdout
     shown = json.loads(sh("dvc", "metrics", "show", "--json", cwd=repo, env=env).stdout)
@@ -140,5 +143,20 @@ def test_end_to_end_repro_on_tiny_parameters(tmp_path: Path) -> None:
     assert set(flatten(row["data"])) == {"tau", *compared, *intervals}  # not the report's every figure
     sh("git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A", cwd=repo, env=env)
     sh("git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "run", cwd=repo, env=env)
-    exp = sh("dvc", "exp", "run", "-S", "train.lr=0.002", cwd=repo, env=env)
-    assert "Running stage 'train'" in exp.stdout and "Running stage 'foundation'" not in exp.stdout
+    for name, lr in (("lr-low", "0.002"), ("lr-high", "0.05")):
+        exp = sh("dvc", "exp", "run", "-n", name, "-S", f"train.lr={lr}", cwd=repo, env=env)
+        assert "Running stage 'train'" in exp.stdout and "Running stage 'foundation'" not in exp.stdout
+    table = json.loads(sh("dvc", "exp", "show", "--json", cwd=repo, env=env).stdout)
+    (commit,) = [row for row in table if row["rev"] != "workspace"]
+    rows = {"commit": commit["data"]} | {e["name"]: e["revs"][0]["data"] for e in commit["experiments"] or []}
+    assert set(rows) == {"commit", "lr-low", "lr-high"}, rows.keys()
+    figures = {}
+    for name, data in rows.items():
+        shown = data["metrics"]["data/eval/metrics.json"]
+        assert "error" not in shown, (name, shown)  # `dvc exp show` printed `!` for every metric before
+        figures[name] = shown["data"]["test"]["optimal"]["miou"], shown["data"]["tau"]
+        assert all(isinstance(v, float) for v in figures[name]), (name, figures[name])
+    lrs = {name: data["params"]["params.yaml"]["data"]["train"]["lr"] for name, data in rows.items()}
+    assert lrs == {"commit": params["train"]["lr"], "lr-low": 0.002, "lr-high": 0.05}
+    assert figures["commit"] == (metrics["test"]["optimal"]["miou"], metrics["tau"])  # the commit's own file
+    assert figures["lr-high"] != figures["commit"]  # another training: other numbers
