@@ -37,6 +37,7 @@ from tests.servers import free_port
 from tests.test_serve import SCENE, get, perturbed_model, png_b64, post, sketchseg_server
 
 MIB = 1 << 20
+BODY_BUDGET_MB = 40  # server B's --body-memory-mb: one body of 800 kB (38 MiB parsed) at a time
 READ_TIMEOUT = 2.0  # server A's --timeout-request-s
 KEEP_ALIVE = 1  # server A's --timeout-keep-alive-s
 TEXT_CACHE = 8  # server A's --text-cache
@@ -438,12 +439,12 @@ def test_working_resolution_equals_full_resolution_when_it_holds_the_whole_sketc
 @pytest.fixture(scope="module")
 def small_server(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Server B: a memory budget of 1.5 large requests (2048 x 2048, 2 categories), 4 large-request slots (memory,
-    not slots, is what holds them), at most 2 waiting."""
+    not slots, is what holds them), at most 2 waiting; bodies parsed within 40 MiB."""
     need = memory.image_need(2048, 2048, 1, 2, False, 1024 * 1024, 200_000)
     budget_mb = 1.5 * need / MIB
     log = tmp_path_factory.mktemp("limits-small-log") / "server.log"
     args = ["--checkpoint", str(checkpoint), "--memory-mb", f"{budget_mb:.1f}", "--large-slots", "4",
-            "--max-waiting", "2", "--queue-timeout-s", "120"]  # fmt: skip
+            "--max-waiting", "2", "--queue-timeout-s", "120", "--body-memory-mb", str(BODY_BUDGET_MB)]  # fmt: skip
     with sketchseg_server(args, log=log) as url:
         yield url
 
@@ -498,6 +499,35 @@ def test_more_waiting_than_allowed_get_503_with_retry_after(small_server: str) -
         assert retry is not None and int(retry) >= 1
         assert answer["detail"].startswith("server busy: 2 requests already wait for memory; retry in")
     assert get(f"{small_server}/v1/model")["memory"]["refused"] >= len(refused)
+    assert_serves(small_server)
+
+
+def test_request_bodies_wait_for_their_parsing_memory(small_server: str) -> None:
+    """800 kB of point lists parse into about 38 MiB of Python objects (48 bytes per body byte): with 40 MiB for
+    bodies one is read at a time, two wait, the others get an early 503 (before their bodies are read)."""
+    strokes = [[[round(100 + 80 * np.cos(t / 300 + k), 2), round(100 + 80 * np.sin(t / 300 + k), 2)]
+                for t in range(1000)] for k in range(50)]  # fmt: skip
+    body = json.dumps({"strokes": strokes, "width": 256, "height": 256, "categories": ["tree"]}).encode()
+    assert 48 * len(body) <= BODY_BUDGET_MB * MIB < 2 * 48 * len(body)
+
+    def send() -> tuple[int, dict[str, str], dict]:
+        conn = connection(small_server, timeout=300)
+        conn.request("POST", "/v1/segment", body=body, headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        out = (resp.status, {k.lower(): v for k, v in resp.getheaders()}, json.loads(resp.read()))
+        conn.close()
+        return out
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: send(), range(6)))
+    statuses = sorted(status for status, _, _ in answers)
+    assert statuses.count(200) >= 3 and set(statuses) <= {200, 503}, [a for _, _, a in answers]
+    for status, headers, answer in answers:
+        if status == 503:
+            assert headers.get("connection") == "close" and int(headers["retry-after"]) >= 1
+            assert answer["detail"].startswith("server busy: 2 requests already wait for memory")
+    card = get(f"{small_server}/v1/model")["memory"]
+    assert card["body_budget_bytes"] == BODY_BUDGET_MB * MIB and card["body_in_use_bytes"] == 0
     assert_serves(small_server)
 
 

@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sketchseg.errors import SketchsegError
-from sketchseg.serve.admission import Overloaded
+from sketchseg.serve.admission import Admission, Overloaded
 from sketchseg.serve.inputs import InputTooLarge
 from sketchseg.serve.routes import STATIC, router
 from sketchseg.serve.service import SegmentService
@@ -38,26 +38,36 @@ def _json(status: int, detail: str, headers: dict[str, str] | None = None) -> tu
     return {"type": "http.response.start", "status": status, "headers": head}, body
 
 
+BODY_BYTES_PER_BYTE = 48  # parsed JSON of numbers: 16 MiB of point lists become 650 MB of Python objects
+
+
 class BodyLimit:
     """ASGI middleware: 413 for a body over ``max_bytes``, answered from its Content-Length before any of it is
-    read, or as soon as a streamed (chunked) body passes the limit.
+    read, or as soon as a streamed (chunked) body passes the limit; with ``admission``, a body is read and parsed
+    only once ``BODY_BYTES_PER_BYTE`` bytes per body byte (from its Content-Length, else the limit; at most the
+    whole budget) fit that budget (503 with Retry-After when they do not in time).
 
-    The answer goes out at once, complete; the body the client may still be sending is then read and discarded
-    (at most 4x the limit, until the client pauses for ``idle_s``) before the connection closes, because closing a
-    socket with unread data resets it, and the client, still busy sending, would lose the answer it has not read.
-    A client that waits for 100-continue, or sends only headers, gets the answer without sending the body."""
+    An early answer goes out at once, complete; the body the client may still be sending is then read and
+    discarded (at most 4x the limit, until the client pauses for ``idle_s``) before the connection closes, because
+    closing a socket with unread data resets it, and the client, still busy sending, would lose the answer it has not
+    read. A client that waits for 100-continue, or sends only headers, gets the answer without sending the body."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, idle_s: float = 2.0) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, admission: Admission | None = None, idle_s: float = 2.0
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.admission = admission
         self.idle_s = idle_s
 
     def _detail(self, size: str) -> str:
         return f"request body of {size} is over the limit of {self.max_bytes} bytes; send a smaller image or sketch"
 
-    async def _refuse(self, send: Send, receive: Receive, size: str) -> None:
-        """The complete 413 first, then the drain, then the end of the answer (which closes the connection)."""
-        start, body = _json(413, self._detail(size), {"Connection": "close"})
+    async def _answer_early(
+        self, send: Send, receive: Receive, status: int, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
+        """The complete answer first, then the drain, then the end of the answer (which closes the connection)."""
+        start, body = _json(status, detail, {**(headers or {}), "Connection": "close"})
         await send(start)
         await send({"type": "http.response.body", "body": body, "more_body": True})  # all of it, on the wire now
         budget = 4 * self.max_bytes
@@ -77,7 +87,7 @@ class BodyLimit:
             return
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._refuse(send, receive, f"{int(length)} bytes")
+            await self._answer_early(send, receive, 413, self._detail(f"{int(length)} bytes"))
             return
         received = 0
         refused = False
@@ -92,7 +102,7 @@ class BodyLimit:
                 received += len(message.get("body", b""))
                 if received > self.max_bytes and not started:
                     refused = True  # the app gets a disconnect; its answer is dropped for the 413
-                    await self._refuse(send, receive, f"more than {received - 1} bytes")
+                    await self._answer_early(send, receive, 413, self._detail(f"more than {received - 1} bytes"))
                     return {"type": "http.disconnect"}
             return message
 
@@ -103,7 +113,20 @@ class BodyLimit:
             started = True
             await send(message)
 
-        await self.app(scope, limited, guarded)
+        if self.admission is None or scope.get("method") not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, limited, guarded)
+            return
+        size = int(length) if length is not None and length.isdigit() else self.max_bytes
+        need = min(BODY_BYTES_PER_BYTE * size, self.admission.budget)
+        admitted = False
+        try:
+            async with self.admission.admit(need, f"a request body of {size} bytes"):
+                admitted = True
+                await self.app(scope, limited, guarded)
+        except Overloaded as exc:
+            if admitted:
+                raise
+            await self._answer_early(send, receive, 503, str(exc), {"Retry-After": str(exc.retry_after)})
 
 
 class TrustedHosts:
@@ -255,7 +278,7 @@ def create_app(service: SegmentService, allowed_hosts: Sequence[str] = LOOPBACK_
     app.add_exception_handler(SketchsegError, _input_error)
     app.add_exception_handler(Overloaded, _overloaded)
     # innermost first: the body limit, the 500s, the Host check (outermost: a wrong Host is answered before all)
-    app.add_middleware(BodyLimit, max_bytes=service.settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=service.settings.max_body_bytes, admission=service.body_admission)
     app.add_middleware(InternalErrors)
     app.add_middleware(TrustedHosts, allowed_hosts=list(allowed_hosts))
     return app

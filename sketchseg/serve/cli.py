@@ -49,6 +49,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="estimated working memory of all requests admitted at a time; the others wait (default: %(default)s MiB)",
     )
     p.add_argument(
+        "--body-memory-mb",
+        type=float,
+        default=1024.0,
+        help="memory of request bodies read and parsed at a time, 48 bytes per body byte (default: %(default)s MiB)",
+    )
+    p.add_argument(
         "--request-memory-mb",
         type=float,
         default=None,
@@ -106,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--batch-window-ms {args.batch_window_ms}: must be >= 0")
     if not 0 < args.port < 65536:
         raise InputError(f"--port {args.port}: must lie in 1-65535")
-    positive = {"--memory-mb": args.memory_mb, "--large-slots": args.large_slots, "--text-cache": args.text_cache,
+    positive = {"--memory-mb": args.memory_mb, "--body-memory-mb": args.body_memory_mb,
+                "--large-slots": args.large_slots, "--text-cache": args.text_cache,
                 "--timeout-request-s": args.timeout_request_s, "--timeout-keep-alive-s": args.timeout_keep_alive_s,
                 "--max-connections": args.max_connections}  # fmt: skip
     for name, value in positive.items():
@@ -142,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         queue_timeout=args.queue_timeout_s,
         max_waiting=args.max_waiting,
         text_cache=args.text_cache,
+        body_budget=int(args.body_memory_mb * MIB),
     )
     app = create_app(SegmentService(segmenter, weights, settings), allowed_hosts=allowed)
     print(f"weights: {weights}", flush=True)

@@ -79,6 +79,9 @@ class ReadDeadlineH11Protocol(H11Protocol):
         self._read_deadline = None
         if self.transport.is_closing() or self.conn.their_state not in _UNFINISHED:
             return
+        if self.flow.read_paused and self.conn.their_state is h11.SEND_BODY:
+            self._arm()  # the app has not asked for more of the body yet (it waits for memory): not the client's fault
+            return
         cycle = self.cycle
         answering = cycle is not None and cycle.response_started and not cycle.response_complete
         begun = self.conn.their_state is h11.SEND_BODY or bool(self.conn.trailing_data[0])

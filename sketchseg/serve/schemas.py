@@ -206,6 +206,10 @@ class MemoryInfo(BaseModel):
     refused: int = Field(description="Requests answered 503 so far (queue full or waited too long).")
     work_pixels: int = Field(description="Images padded to a square of more pixels are segmented at a working "
                              "resolution of at most this many pixels.")  # fmt: skip
+    body_budget_bytes: int = Field(description="Memory of the request bodies read and parsed at a time (48 bytes per "
+                                   "body byte: JSON numbers become Python objects); the others wait.")  # fmt: skip
+    body_in_use_bytes: int
+    bodies_waiting: int
     rss_bytes: int | None = Field(description="Resident memory of the server process now (Linux).")
     peak_rss_bytes: int | None = Field(description="Peak resident memory of the server process (Linux).")
 

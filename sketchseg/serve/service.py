@@ -75,6 +75,7 @@ MAX_BODY_BYTES = 16 * MIB
 WORK_PIXELS = 1024 * 1024  # larger images are segmented at a working resolution of at most this many pixels
 MEMORY_BUDGET = 2048 * MIB  # estimated working memory of all admitted requests together
 LARGE_BYTES = 64 * MIB  # a request whose estimate is over this is large (takes a large-request slot)
+BODY_BUDGET = 1024 * MIB  # request bodies being read and parsed together (48 bytes per body byte)
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ class ServeSettings:
     ``request_memory``: of one request (413 above it; None: the whole budget); ``large_bytes``, ``large_slots``:
     requests estimated over ``large_bytes`` run at most ``large_slots`` at a time; ``queue_timeout``: seconds a
     request waits for memory before a 503; ``max_waiting``: requests waiting at most (more: 503 at once);
-    ``text_cache``: category embeddings cached (least recently used dropped)."""
+    ``text_cache``: category embeddings cached (least recently used dropped); ``body_budget``: memory of the
+    request bodies read and parsed at a time (:class:`~sketchseg.serve.app.BodyLimit`)."""
 
     max_batch: int = 16
     window: float = 0.01
@@ -100,6 +102,7 @@ class ServeSettings:
     queue_timeout: float = 60.0
     max_waiting: int = 64
     text_cache: int = 4096
+    body_budget: int = BODY_BUDGET
 
 
 @dataclass
@@ -166,6 +169,12 @@ class SegmentService:
             request_budget=settings.request_memory,
             large_bytes=settings.large_bytes,
             large_slots=settings.large_slots,
+            queue_timeout=settings.queue_timeout,
+            max_waiting=settings.max_waiting,
+        )
+        self.body_admission = Admission(
+            budget=settings.body_budget,
+            large_bytes=settings.body_budget,  # no large slots: bodies only take turns by their memory
             queue_timeout=settings.queue_timeout,
             max_waiting=settings.max_waiting,
         )
@@ -332,6 +341,7 @@ class SegmentService:
     def model_card(self) -> ModelCard:
         stats = self.batcher.stats()
         admission = self.admission.stats()
+        bodies = self.body_admission.stats()
         limits = self.limits
         text = self.segmenter.model.text
         rss, peak = memory.rss()
@@ -349,7 +359,8 @@ class SegmentService:
                 max_path_pixels=limits.max_path_pixels,
                 request_memory_bytes=admission.request_budget_bytes,
             ),
-            memory=MemoryInfo(**fields, work_pixels=self.settings.work_pixels or 0, rss_bytes=rss,
-                              peak_rss_bytes=peak),  # fmt: skip
+            memory=MemoryInfo(**fields, work_pixels=self.settings.work_pixels or 0, rss_bytes=rss, peak_rss_bytes=peak,
+                              body_budget_bytes=bodies.budget_bytes, body_in_use_bytes=bodies.in_use_bytes,
+                              bodies_waiting=bodies.waiting),  # fmt: skip
             batching=BatchInfo(**{k: getattr(stats, k) for k in BatchInfo.model_fields}),
         )
