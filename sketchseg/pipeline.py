@@ -27,9 +27,9 @@ Interruptions (``kill -9`` included): a stage process dies with the ``dvc repro`
 atomically, and the leftovers of an interrupted attempt are removed when the stage runs again. The train stage keeps
 its resumable state in ``data/work/train-KEY`` (not a DVC output, so DVC does not delete it before rerunning the
 stage; KEY digests the model and train parameters, the shards and the foundation): training resumes there from its
-last epoch checkpoint. The flow calibrates and evaluates a copy of it in its run folder ``data/work/run`` and
-publishes that folder's ``train/`` and ``eval/`` as ``train.out`` and ``eval.out``; both work folders are removed once
-the stage has finished.
+last epoch checkpoint. The flow calibrates and evaluates a copy of it in its run folder ``data/train-run`` and
+publishes that folder's ``train/`` and ``eval/`` as ``train.out`` and ``eval.out``; both folders are removed once the
+stage has finished.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ SYNTH_DIR = Path("data/synth")  # the synthetic generator's dataset: the embedde
 SOURCE_DIR = Path("data/source")
 TIMINGS_DIR = Path("data/timings")  # per-stage timings and host facts, declared in dvc.yaml as uncached outputs
 WORK_DIR = Path("data/work")  # the train stage's resumable state, which DVC does not delete before a rerun
+RUN_DIR = Path("data/train-run")  # the train stage's run folder: the finished training calibrated and evaluated
 
 
 def fingerprint(root: Path) -> str:
@@ -97,6 +98,7 @@ def stage_synth(cfg: Config, synth_dir: Path = SYNTH_DIR) -> None:
         test_participants=s.test_participants,
         val_per_participant=s.val_per_participant,
         workers=max(1, os.cpu_count() or 1),
+        people_variants=s.people_variants,
     )
 
 
@@ -204,7 +206,7 @@ def train_work_dir(cfg: Config, foundation: Path | None) -> Path:
 
 def stage_train(cfg: Config, params: Path, overrides: list[str] | None = None) -> dict[str, Any]:
     """The train-flow training in ``data/work/train-KEY`` (resumable), calibrating and evaluating in the run folder
-    ``data/work/run`` (started afresh), and publishing that folder's ``train/`` and ``eval/`` as ``train.out`` and
+    ``data/train-run`` (started afresh), and publishing that folder's ``train/`` and ``eval/`` as ``train.out`` and
     ``eval.out`` (the stage's outputs) when everything succeeded."""
     from flows.train_flow import train_flow
     from sketchseg.train.trainer import resolve_foundation
@@ -213,10 +215,9 @@ def stage_train(cfg: Config, params: Path, overrides: list[str] | None = None) -
     for stale in WORK_DIR.glob("train-*"):  # interrupted trainings of other inputs: never resumed
         if stale != work:
             shutil.rmtree(stale, ignore_errors=True)
-    run_dir = WORK_DIR / "run"
-    shutil.rmtree(run_dir, ignore_errors=True)  # what an interrupted attempt calibrated or evaluated: redone
-    train_flow(params=str(params), overrides=list(overrides or []), work=str(work), run_dir=str(run_dir), publish=True)
-    for folder in (work, run_dir):
+    shutil.rmtree(RUN_DIR, ignore_errors=True)  # what an interrupted attempt calibrated or evaluated: redone
+    train_flow(params=str(params), overrides=list(overrides or []), work=str(work), run_dir=str(RUN_DIR), publish=True)
+    for folder in (work, RUN_DIR):
         shutil.rmtree(folder, ignore_errors=True)
     if WORK_DIR.is_dir() and not any(WORK_DIR.iterdir()):
         WORK_DIR.rmdir()

@@ -226,11 +226,11 @@ def test_dvc_stage_runs_the_flow_in_process(tiny_data: dict, tmp_path: Path) -> 
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-4000:]
     assert "Finished in state Completed()" in res.stderr
-    assert f"published: data/work/run/train -> {tmp_path / 'train'}, data/work/run/eval -> {tmp_path / 'eval'}" in (
+    assert f"published: data/train-run/train -> {tmp_path / 'train'}, data/train-run/eval -> {tmp_path / 'eval'}" in (
         res.stderr
     )
     outputs = check_outputs(tmp_path, tiny_data)
-    assert not (tmp_path / "data" / "work").exists()  # the training and run folders of the stage are removed
+    assert not (tmp_path / "data" / "work").exists() and not (tmp_path / "data" / "train-run").exists()  # removed
     check_tracking(uri, outputs)
 
 
