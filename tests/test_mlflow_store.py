@@ -44,6 +44,7 @@ def log_and_register(folder: Path, uri: str | None = None) -> tuple[str, str]:
     return run_id, reg.version
 
 
+@pytest.mark.slow  # registers models: seconds each
 def test_a_copied_checkout_reads_and_writes_its_own_artifacts(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     original, copy = tmp_path / "checkout", tmp_path / "copy"
@@ -69,6 +70,7 @@ def test_a_copied_checkout_reads_and_writes_its_own_artifacts(tmp_path: Path, mo
     assert files(away) == before and not original.exists()  # nothing written to the original or its old place
 
 
+@pytest.mark.slow  # registers models: seconds each
 def test_an_older_absolute_store_becomes_relative_when_opened_in_its_folder(tmp_path: Path, monkeypatch) -> None:
     """A store as sketchseg wrote it before (absolute file:// locations under its mlartifacts/), moved with its
     artifacts: opened in its new folder, every location names the new folder's files."""
