@@ -32,6 +32,7 @@ from sketchseg.eval.metrics import SegmentationEvaluator
 from sketchseg.eval.plots import OverlayItem, overlay_item
 from sketchseg.model.network import SketchSegModel
 from sketchseg.model.similarity import minmax_normalise, upsample_maps
+from sketchseg.model.stroke_labels import stroke_label_map
 
 
 @dataclass
@@ -121,7 +122,7 @@ def predict(
         feats = model.encode_sketch(x, need_scene=False)
         for i, sample in enumerate(chunk):
             text = model.encode_categories(sample.vocabulary)  # [C, D], cached
-            one = type(feats)(scene=None, patches=feats.patches[i : i + 1], grid=feats.grid)
+            one = feats.sample(i)
             grid = model.grid_similarity(one, text)  # [1, C, gh, gw]
             size = sample.image.shape
             yield sample, upsample_maps(grid, (size[0], size[1]), model.cfg.upsample)[0].float().cpu()
@@ -189,9 +190,10 @@ def evaluate_model(
     sweeper = ThresholdSweep(tau_grid if tau_grid is not None else threshold_grid()) if sweep else None
     kept: list[OverlayItem] = []
     stream = predict(model, samples, batch_size)
+    by_strokes = model.cfg.labels == "stroke"
     for sample, sim in progress_bar(stream, total=len(samples), desc="evaluate", unit="sketch", enabled=progress,
                                     leave=False):
-        pred = label_map(sim)  # [512, 512]
+        pred = stroke_label_map(sim.numpy(), sample.raster) if by_strokes else label_map(sim)  # [512, 512]
         evaluator.add(sample.id, pred, sample.raster, sample.stroke_labels, sample.vocabulary)
         for name, member in members.items():
             if groups[name](sample):

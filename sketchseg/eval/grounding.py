@@ -69,7 +69,7 @@ def category_grounding(
         feats = model.encode_sketch(whole, need_scene=False)
         batch_images, batch_text = [], []
         for i, (im, text) in enumerate(zip(images, texts, strict=True)):
-            one = type(feats)(scene=None, patches=feats.patches[i : i + 1], grid=feats.grid)
+            one = feats.sample(i)
             maps = model.category_maps(one, text)  # [1, C, S, S]
             masked, _ = model.masked_sketches(whole[i : i + 1], maps)  # [1, C, S, S]
             im["predicted"] = masked[0].unsqueeze(1)  # [C, 1, S, S]

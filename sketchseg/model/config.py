@@ -10,6 +10,7 @@ FINETUNE_MODES = ("ln+vpt", "vpt", "ln", "full")
 THRESHOLD_MODES = ("learned", "none")
 REDUNDANCY_MODES = ("none", "empty", "mean")
 EXIT_BLOCKS = ("none", "authors")
+LABEL_MODES = ("pixel", "stroke")
 PAPER_CROSS_BLOCKS = (7, 10, 12)  # 1-based blocks of the 12-layer ViT-B/16 (SPEC §3.5)
 
 
@@ -60,6 +61,12 @@ class ModelConfig:
     threshold_temperature: float = 0.05  # T of the straight-through sigmoid surrogate
     upsample: str = "bicubic"
     redundancy_removal: str = "none"  # none | empty | mean: CLIP Surgery's feature removal at inference
+    # inference: patch embeddings on an n-times finer grid from n x n copies of the sketch shifted by fractions of a
+    # patch (sketchseg.model.shifts; 1 = off)
+    patch_shifts: int = 1
+    # inference on strokes (vector input): pixel = each pixel its argmax category; stroke = every pixel of a stroke
+    # takes the stroke's category, the argmax of the similarity maps averaged over its pixels
+    labels: str = "pixel"
     # none | authors: the text-independent block the authors' code runs after the last block on both paths
     # (sketchseg.model.exit_block; set by the conversion of their released checkpoint)
     exit_block: str = "none"
@@ -83,6 +90,10 @@ class ModelConfig:
             )
         if self.exit_block not in EXIT_BLOCKS:
             raise ConfigError(f"model.exit_block={self.exit_block!r}: choose one of {', '.join(EXIT_BLOCKS)}")
+        if self.patch_shifts < 1:
+            raise ConfigError(f"model.patch_shifts={self.patch_shifts}: must be >= 1 (1 = off)")
+        if self.labels not in LABEL_MODES:
+            raise ConfigError(f"model.labels={self.labels!r}: choose one of {', '.join(LABEL_MODES)}")
         if self.upsample not in ("bicubic", "bilinear"):
             raise ConfigError(f"model.upsample={self.upsample!r}: choose bicubic or bilinear")
         if not 0.4 < self.threshold_init < 0.9:

@@ -26,11 +26,17 @@ from sketchseg.model.exit_block import AuthorsExitBlock
 @dataclass
 class SketchFeatures:
     """Holistic outputs. ``scene``: [B, D] scene token (VST); ``patches``: [B, K, D] patch embeddings H;
-    ``grid``: (rows, cols) of the patch grid."""
+    ``grid``: (rows, cols) of the patch grid; ``shifts``: see :mod:`sketchseg.model.shifts`."""
 
     scene: torch.Tensor | None
     patches: torch.Tensor
     grid: tuple[int, int]
+    shifts: int = 1  # n > 1: the patches of n x n shifted copies of each sketch, [B, n * n * K, D] (model.shifts)
+
+    def sample(self, i: int) -> SketchFeatures:
+        """The features of sketch ``i`` alone (batch of one)."""
+        scene = None if self.scene is None else self.scene[i : i + 1]
+        return SketchFeatures(scene=scene, patches=self.patches[i : i + 1], grid=self.grid, shifts=self.shifts)
 
 
 class VisualPrompts(nn.Module):
@@ -84,6 +90,7 @@ class SketchEncoder(nn.Module):
         self.grid = tuple(visual.grid_size)
         self.num_patches = self.grid[0] * self.grid[1]
         patch = visual.patch_size[0] if isinstance(visual.patch_size, tuple) else visual.patch_size
+        self.patch_size = int(patch)
         self.image_size = tuple(visual.image_size) if isinstance(visual.image_size, tuple) else (visual.image_size,) * 2
 
         self.vv_layers = cfg.resolved_vv_layers(self.depth)

@@ -10,6 +10,7 @@ from sketchseg.model.backbone import Backbone, load_backbone
 from sketchseg.model.config import ModelConfig
 from sketchseg.model.encoder import SketchEncoder, SketchFeatures
 from sketchseg.model.finetune import configure_trainable
+from sketchseg.model.shifts import sample_major, shift_offsets, shifted_copies
 from sketchseg.model.similarity import minmax_normalise, similarity_maps, upsample_maps
 from sketchseg.model.text import TextEncoder
 from sketchseg.model.threshold import LearnableThreshold, mask_sketch
@@ -33,6 +34,7 @@ class SketchSegModel(nn.Module):
         with torch.random.fork_rng(devices=[]):  # the same config builds the same model; global RNG untouched
             torch.manual_seed(cfg.seed)
             self.encoder = SketchEncoder(self.clip.visual, cfg, text_dim=self.text.embed_dim)
+        shift_offsets(self.encoder.patch_size, cfg.patch_shifts)  # checks that the patch splits into n offsets
         self.threshold = LearnableThreshold(cfg.threshold_init, cfg.threshold_temperature)
         mean = getattr(self.clip.visual, "image_mean", None) or OPENAI_MEAN
         std = getattr(self.clip.visual, "image_std", None) or OPENAI_STD
@@ -49,8 +51,15 @@ class SketchSegModel(nn.Module):
         return (intensity.expand(-1, 3, -1, -1) - self.pixel_mean) / self.pixel_std
 
     def encode_sketch(self, intensity: torch.Tensor, need_scene: bool = True) -> SketchFeatures:
-        """Holistic level: scene token [B, D] and patch embeddings [B, K, D]."""
-        return self.encoder(self.normalise(intensity), need_scene=need_scene)
+        """Holistic level: scene token [B, D] and patch embeddings [B, K, D]. In evaluation mode without the scene
+        token, with ``patch_shifts`` n > 1, the patch embeddings of n x n shifted copies of each sketch
+        (:mod:`sketchseg.model.shifts`): [B, n * n * K, D], which :meth:`grid_similarity` averages into finer maps."""
+        n = self.cfg.patch_shifts
+        if n == 1 or need_scene or self.training:
+            return self.encoder(self.normalise(intensity), need_scene=need_scene)
+        copies = shifted_copies(intensity, self.encoder.patch_size, n)  # [n * n * B, 1, S, S]
+        feats = self.encoder(self.normalise(copies), need_scene=False)
+        return SketchFeatures(scene=None, patches=sample_major(feats.patches, n), grid=feats.grid, shifts=n)
 
     def encode_categories(self, categories: list[str]) -> torch.Tensor:
         """Category names -> [C, D] CCT (cached, no gradient)."""
@@ -66,13 +75,14 @@ class SketchSegModel(nn.Module):
         CLIP Surgery's redundant-feature removal (subtract the mean over categories, or the empty prompt's map)
         applies when ``redundancy_removal`` is set.
         """
-        sim = similarity_maps(features.patches, text, features.grid)  # [B, C, gh, gw]
+        f = features
+        sim = similarity_maps(f.patches, text, f.grid, shifts=f.shifts, mode=self.cfg.upsample)  # [B, C, gh, gw]
         mode = self.cfg.redundancy_removal
         if mode == "mean":
             sim = sim - sim.mean(dim=1, keepdim=True)
         elif mode == "empty":
             empty = self.text.encode_texts([""]).squeeze(0)  # [D]
-            sim = sim - similarity_maps(features.patches, empty[None], features.grid)
+            sim = sim - similarity_maps(f.patches, empty[None], f.grid, shifts=f.shifts, mode=self.cfg.upsample)
         return sim
 
     def category_maps(

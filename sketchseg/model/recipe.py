@@ -100,7 +100,8 @@ class InferenceRecipe:
         if self.model_text:
             maps = model.grid_similarity(features, text)
         else:
-            maps = similarity_maps(features.patches, text, features.grid, normalise_text=False)
+            maps = similarity_maps(features.patches, text, features.grid, normalise_text=False, shifts=features.shifts,
+                                   mode=self.upsample_mode(model))  # fmt: skip
         return minmax_normalise(maps) if self.normalise == "minmax" else maps
 
     def upsample_mode(self, model: torch.nn.Module) -> str:

@@ -16,7 +16,6 @@ from sketchseg.data.vector import VectorSketch
 from sketchseg.data.vector_raster import RasterisedVector
 from sketchseg.errors import InputError
 from sketchseg.model.config import ModelConfig
-from sketchseg.model.encoder import SketchFeatures
 from sketchseg.model.image import Sketch, load_input, sketch_from_array, sketch_from_vector, to_model_input
 from sketchseg.model.network import SketchSegModel
 from sketchseg.model.recipe import InferenceRecipe, get_recipe
@@ -304,7 +303,7 @@ class Segmenter:
         feats = self.model.encode_sketch(x, need_scene=False)  # patches [B, K, D]
         out = []
         for i, (sketch, box, vocab, threshold) in enumerate(zip(sketches, boxes, vocabs, thresholds, strict=True)):
-            one = SketchFeatures(scene=None, patches=feats.patches[i : i + 1], grid=feats.grid)
+            one = feats.sample(i)
             grid_maps = self.recipe.grid_maps(self.model, one, vocab.text)  # [1, C, gh, gw]
             out.append(EncodedSketch(sketch=sketch, box=box, grid_maps=grid_maps, vocab=vocab, threshold=threshold))
         return out

@@ -61,3 +61,33 @@ def vote_stroke_labels(labels: np.ndarray, raster: StrokeRaster, categories: Seq
         else:
             out.append(StrokeLabel(label=categories[k], index=k, confidence=float(counts[i, k] / n), pixels=n))
     return out
+
+
+def stroke_argmax(sim: np.ndarray, raster: StrokeRaster) -> np.ndarray:
+    """Each stroke's category: the argmax of the similarity maps ``sim`` [C, size, size] averaged over the stroke's
+    pixels (first maximum on ties); ``NO_PIXELS`` for a stroke without pixels: int64 [S]."""
+    c = sim.shape[0]
+    sizes = np.array([p.size for p in raster.pixels], dtype=np.int64)  # [S]
+    out = np.full(len(sizes), NO_PIXELS, dtype=np.int64)
+    if not sizes.sum():
+        return out
+    pixels = np.concatenate(raster.pixels)  # [P]
+    values = sim.reshape(c, -1)[:, pixels].astype(np.float64)  # [C, P]
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])  # [S]
+    has = sizes > 0
+    sums = np.add.reduceat(values, starts[has], axis=1)  # [C, S'] (reduceat needs non-empty segments)
+    out[has] = (sums / sizes[has]).argmax(axis=0)
+    return out
+
+
+def stroke_label_map(sim: np.ndarray, raster: StrokeRaster) -> np.ndarray:
+    """Labels by strokes (``model.labels: stroke``): every pixel of a stroke takes the stroke's category
+    (:func:`stroke_argmax`), a pixel shared by strokes the last-drawn one's; pixels of no stroke their own argmax:
+    int64 [size, size]."""
+    labels = sim.argmax(axis=0).astype(np.int64)  # [H, W]
+    owner = raster.owner_map().reshape(-1)  # [H * W]
+    strokes = stroke_argmax(sim, raster)  # [S]
+    flat = labels.reshape(-1)
+    on = owner >= 0
+    flat[on] = strokes[owner[on]]
+    return labels
