@@ -31,6 +31,7 @@ class SynthConfig:
     test_participants: int = 5
     val_per_participant: int = 5
     seed: int = 0
+    people_variants: bool = False  # mix in the object variants people draw (sketchseg.data.synth.shapes)
 
 
 SOURCES = ("synthetic", "fscoco", "friss")

@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unseen", default=",".join(DEFAULT_UNSEEN),
                         help=f"comma-separated categories kept out of train (choose among {', '.join(CATEGORY_NAMES)};"
                         " empty for none)")
+    parser.add_argument("--people-variants", action="store_true",
+                        help="also draw the object variants people use (ponds, rounded mountains, tall buildings,"
+                        " canoes, big flowers ...), mixed with the classic ones; recorded in synth.json")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,11 +46,13 @@ def run(args: argparse.Namespace) -> int:
         val_per_participant=args.val_per_participant,
         workers=args.workers,
         unseen=unseen,
+        people_variants=args.people_variants,
     )
     summary = {
         "out": str(args.out),
         "sizes": meta["sizes"],
         "unseen_categories": meta["unseen_categories"],
+        "people_variants": bool(meta.get("people_variants", False)),
         "seconds": round(time.perf_counter() - start, 2),
     }
     print(json.dumps(summary))

@@ -472,13 +472,20 @@ def make_scene(
     index: int,
     allowed: list[str] | tuple[str, ...] = CATEGORY_NAMES,
     forced: list[str] | tuple[str, ...] = (),
+    people_variants: bool = False,
 ) -> SynthSketch:
-    """Scene number ``index`` of participant ``participant`` for generator seed ``seed`` (deterministic)."""
+    """Scene number ``index`` of participant ``participant`` for generator seed ``seed`` (deterministic).
+
+    ``people_variants`` mixes in the object variants people draw; off, the scene is the same as without it.
+    """
     rng = make_rng(seed, SCENE_TAG, participant, index)
-    return compose_scene(rng, participant_style(seed, participant), allowed, forced)
+    return compose_scene(rng, participant_style(seed, participant, people_variants), allowed, forced)
 
 
-def make_object(seed: int, participant: int, category: str, index: int) -> SynthSketch:
-    """Isolated drawing number ``index`` of ``category`` in the style of ``participant`` (deterministic)."""
+def make_object(seed: int, participant: int, category: str, index: int, people_variants: bool = False) -> SynthSketch:
+    """Isolated drawing number ``index`` of ``category`` in the style of ``participant`` (deterministic).
+
+    ``people_variants`` as for :func:`make_scene`.
+    """
     rng = make_rng(seed, OBJECT_TAG, participant, CATEGORY_NAMES.index(category), index)
-    return object_sketch(rng, participant_style(seed, participant), category)
+    return object_sketch(rng, participant_style(seed, participant, people_variants), category)

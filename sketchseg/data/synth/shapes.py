@@ -7,6 +7,15 @@ mountain, train) read the extent they must cover from ``pen.ext`` (width, depth 
 
 Every drawing has variants (round / pine / bare tree ...) chosen with the participant's preferences, and optional
 details (windows, spots, rays ...) drawn with the participant's ``detail`` probability.
+
+People variants: with the generator's parameter ``people_variants`` (``Style.people_variants``, params.yaml
+``data.synth.people_variants``, ``sketchseg data synth --people-variants``) an object is drawn, with probability
+:data:`PEOPLE_RATE`, as one of the forms people use in FrISS and CBSC that the classic drawings lack (ponds,
+rivers and shorelines, rounded mountains, tall and flat-roofed buildings, big-headed flowers, canoes and barges,
+irregular and receding fences, closed and dome umbrellas, side-view birds, benches in perspective, ground lines
+and straight grass blades, big-headed stick figures, pickups and 3/4 cars, trains in perspective, one-stroke and
+palm trees); :data:`PEOPLE_VARIANTS` lists them. They keep the classic anchors and sizes. With the parameter
+off not a single random number is drawn for them: the drawings are the classic ones, bit for bit.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from sketchseg.data.synth.style import Style
 
 Path = tuple[np.ndarray, bool]  # points [n, 2] in local units, closed?
 TAU = 2.0 * math.pi
+PEOPLE_RATE = 0.55  # with people variants on: share of objects drawn with one of them (the rest stay classic)
 
 
 def catmull(points: np.ndarray, per: int = 8, closed: bool = False) -> np.ndarray:
@@ -74,6 +84,14 @@ class Pen:
         w = self.style.variant_weights(self.category, base)
         return int(self.rng.choice(len(base), p=w))
 
+    def people(self, base: tuple[float, ...]) -> int | None:
+        """Index of the people variant to draw (participant's preferences over ``base``), or None for a classic
+        drawing; None without drawing a random number when the style's ``people_variants`` is off."""
+        if not self.style.people_variants or not self.p(PEOPLE_RATE):
+            return None
+        w = self.style.variant_weights(self.category + "/people", base)
+        return int(self.rng.choice(len(base), p=w))
+
     # drawing
     def line(self, *pts: tuple[float, float]) -> None:
         self.paths.append((np.asarray(pts, dtype=np.float64), False))
@@ -107,6 +125,27 @@ class Pen:
         x, y = rx * np.cos(t), ry * np.sin(t)
         c, s = math.cos(rot), math.sin(rot)
         self.paths.append((np.stack([cx + c * x - s * y, cy + s * x + c * y], axis=1), full))
+
+    def turn(self, start: int, angle: float) -> None:
+        """Rotate the paths drawn since path number ``start`` by ``angle`` radians about the origin."""
+        c, s = math.cos(angle), math.sin(angle)
+        m = np.array([[c, s], [-s, c]])
+        self.paths[start:] = [(pts @ m, closed) for pts, closed in self.paths[start:]]
+
+    def height(self) -> float:
+        """Height of the drawing so far."""
+        ys = np.concatenate([p[:, 1] for p, _ in self.paths])
+        return float(ys.max() - ys.min())
+
+    def scale(self, factor: float) -> None:
+        """Scale the drawing about the origin (after :meth:`settle`, its ground anchor)."""
+        self.paths = [(p * factor, closed) for p, closed in self.paths]
+
+    def settle(self) -> None:
+        """Move the drawing so that it stands on y = 0 centred on x = 0 (the ground anchor)."""
+        pts = np.vstack([p for p, _ in self.paths])
+        shift = np.array([(pts[:, 0].min() + pts[:, 0].max()) / 2, pts[:, 1].max()])
+        self.paths = [(p - shift, closed) for p, closed in self.paths]
 
     def scallop(self, cx: float, cy: float, rx: float, ry: float, bumps: int, depth: float,
                 a0: float = 0.0, sweep: float = TAU, n: int = 90) -> np.ndarray:
@@ -749,6 +788,725 @@ def car(pen: Pen) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# people variants: forms people draw (FrISS, CBSC) that the classic drawings above lack; only drawn with the
+# generator's ``people_variants`` on (see the module docstring and PEOPLE_VARIANTS below)
+
+
+def _wavy(pen: Pen, x0: float, x1: float, y: float, amp: float, n: int = 4) -> np.ndarray:
+    """Points of a gentle curve from ``x0`` to ``x1`` around height ``y`` (``n`` random control points)."""
+    xs = np.linspace(x0, x1, n)
+    ys = y + pen.rng.uniform(-amp, amp, n)
+    return catmull(np.stack([xs, ys], axis=1), per=10)
+
+
+def _square(pen: Pen, x: float, y: float, size: float) -> None:
+    """A square window of side ``size`` centred on (x, y)."""
+    h = size / 2
+    pen.loop((x - h, y - h), (x + h, y - h), (x + h, y + h), (x - h, y + h))
+
+
+def water_pond(pen: Pen) -> None:
+    """A pond or lake: one blob outline, closed or almost, sometimes with a ripple or two inside."""
+    width, depth = pen.ext
+    rx, ry = width * pen.u(0.18, 0.38), depth * pen.u(0.3, 0.42)
+    cx, cy = pen.u(-width / 2 + rx * 1.2, width / 2 - rx * 1.2), -depth / 2 + pen.u(-0.05, 0.05) * depth
+    k = pen.i(6, 10)
+    a = pen.u(0, TAU) + np.linspace(0, TAU, k, endpoint=False) + pen.rng.uniform(-0.2, 0.2, k)
+    r = 1.0 + pen.rng.uniform(-0.18, 0.18, k)
+    ring = np.stack([cx + rx * r * np.cos(a), cy + ry * r * np.sin(a)], axis=1)
+    if pen.p(0.6):
+        pen.curve(*map(tuple, ring), closed=True)
+    else:  # almost closed: the last stretch is left out
+        pts = catmull(ring, closed=True)[:-1]
+        pen.add(pts[: int(len(pts) * pen.u(0.85, 0.95))])
+    if pen.detail(0.5):
+        for _ in range(pen.i(1, 3)):
+            x, y = cx + pen.u(-0.5, 0.5) * rx, cy + pen.u(-0.4, 0.4) * ry
+            pen.add(_wavy(pen, x - rx * 0.15, x + rx * 0.15, y, ry * 0.04, 3))
+
+
+def water_shore(pen: Pen) -> None:
+    """A long gentle shoreline across the picture, sometimes the far shore too."""
+    width, depth = pen.ext
+    ys = [-depth * pen.u(0.55, 0.95)]
+    if pen.p(0.4):
+        ys.append(ys[0] + depth * pen.u(0.35, 0.5))
+    for y in ys:
+        x0, x1 = -width / 2 + pen.u(0.0, 0.1) * width, width / 2 - pen.u(0.0, 0.1) * width
+        pen.add(_wavy(pen, x0, x1, y, depth * 0.05, pen.i(3, 5)))
+    if pen.detail(0.5):  # a few ripples on the water
+        for _ in range(pen.i(1, 4)):
+            x, y = pen.u(-0.4, 0.4) * width, ys[0] + pen.u(0.1, 0.9) * (-ys[0])
+            pen.add(_wavy(pen, x - width * 0.04, x + width * 0.04, y, depth * 0.02, 3))
+
+
+def water_river(pen: Pen) -> None:
+    """A river: two roughly parallel long banks from the far (narrow) end to the near (wide) end."""
+    width, depth = pen.ext
+    top, bottom = pen.u(-0.3, 0.3) * width, pen.u(-0.3, 0.3) * width
+    bend = pen.u(-0.12, 0.12) * width
+    w_far, w_near = pen.u(0.03, 0.08) * width, pen.u(0.1, 0.25) * width
+    for side in (-1, 1):
+        pts = []
+        for t in np.linspace(0.0, 1.0, 5):
+            x = top + (bottom - top) * t + bend * math.sin(math.pi * t) + side * (w_far + (w_near - w_far) * t) / 2
+            pts.append((float(np.clip(x, -width / 2, width / 2)), -depth + depth * t))
+        pen.curve(*pts)
+    if pen.detail(0.4):  # a wave in the stream
+        t = pen.u(0.4, 0.8)
+        x = top + (bottom - top) * t + bend * math.sin(math.pi * t)
+        pen.add(_wavy(pen, x - w_near * 0.2, x + w_near * 0.2, -depth * (1 - t), depth * 0.02, 3))
+
+
+def water_marks(pen: Pen) -> None:
+    """A few short "v", "~" or arc marks scattered over the water."""
+    width, depth = pen.ext
+    size = pen.u(0.6, 1.4)
+    for _ in range(pen.i(3, 9)):
+        x, y = pen.u(-width / 2 + size, width / 2 - size), -pen.u(0.3, max(depth - 0.3, 0.4))
+        kind = pen.i(0, 2)
+        if kind == 0:  # a "v"
+            pen.line((x - size / 2, y - size * 0.3), (x, y), (x + size / 2, y - size * 0.3))
+        elif kind == 1:  # a tilde
+            t = np.linspace(0.0, 1.0, 12)
+            pen.add(np.stack([x + size * (t - 0.5), y - size * 0.15 * np.sin(TAU * t)], axis=1))
+        else:  # a shallow arc
+            pen.curve((x - size / 2, y - size * 0.15), (x, y), (x + size / 2, y - size * 0.15))
+
+
+def mountain_humps(pen: Pen) -> None:
+    """Rounded mountains: one smooth curve over one to three humps."""
+    width = pen.ext[0]
+    humps = pen.i(1, max(1, min(3, int(width / 1.3))))
+    xs = np.linspace(-width / 2, width / 2, 2 * humps + 1)
+    pts: list[tuple[float, float]] = [(-width / 2, 0.0)]
+    hs = [pen.u(0.45, 0.95) for _ in range(humps)]
+    hs[int(pen.rng.integers(humps))] = 0.95
+    for k in range(humps):
+        x, half = float(xs[2 * k + 1]), width / (2 * humps)
+        top = (x + pen.u(-0.1, 0.1) * half, -hs[k])
+        pts += [(x - half * 0.55, -hs[k] * 0.78), top, (x + half * 0.55, -hs[k] * 0.78)]
+        if k < humps - 1:
+            pts.append((float(xs[2 * k + 2]), -pen.u(0.25, 0.5) * min(hs[k], hs[k + 1])))
+    pts.append((width / 2, 0.0))
+    pen.curve(*pts)
+
+
+def mountain_peak(pen: Pen) -> None:
+    """A single tall peak with slightly curved sides, in one stroke."""
+    half = min(pen.ext[0] / 2, pen.u(0.5, 0.95))
+    top = pen.u(-0.1, 0.1) * half
+    bow = pen.u(-0.12, 0.12) * half
+    pen.curve((-half, 0.0), (-half * 0.5 + top * 0.5 - bow, -0.55), (top, -0.97),
+              (half * 0.5 + top * 0.5 + bow, -0.55), (half, 0.0))
+    if pen.detail(0.25):  # snow line
+        pen.curve((top - half * 0.22, -0.72), (top, -0.68), (top + half * 0.22, -0.72))
+
+
+def house_tower(pen: Pen) -> None:
+    """A tall building: a tall rectangle (often without its floor line) with a grid of windows."""
+    w = pen.u(0.38, 0.62)
+    if pen.p(0.6):
+        pen.line((-w / 2, 0.0), (-w / 2, -1.0), (w / 2, -1.0), (w / 2, 0.0))
+    else:
+        pen.loop((-w / 2, 0.0), (-w / 2, -1.0), (w / 2, -1.0), (w / 2, 0.0))
+    if pen.detail(1.4):
+        cols, rows = pen.i(2, 3), pen.i(3, 6)
+        if pen.p(0.3):  # the windows as a grid of lines
+            for k in range(1, rows + 1):
+                pen.line((-w / 2, -1.0 + k * 0.8 / (rows + 1)), (w / 2, -1.0 + k * 0.8 / (rows + 1)))
+            for k in range(1, cols):
+                pen.line((-w / 2 + k * w / cols, -1.0), (-w / 2 + k * w / cols, -1.0 + 0.8 * rows / (rows + 1)))
+        else:
+            ws = min(w / cols * 0.55, 0.75 / rows * 0.6)
+            for r in range(rows):
+                for c in range(cols):
+                    x, y = -w / 2 + (c + 0.5) * w / cols, -0.92 + (r + 0.5) * 0.72 / rows
+                    _square(pen, x, y, ws)
+    if pen.detail(0.5):
+        dw = w * 0.3
+        pen.line((-dw / 2, 0.0), (-dw / 2, -0.15), (dw / 2, -0.15), (dw / 2, 0.0))
+
+
+def house_flat(pen: Pen) -> None:
+    """A flat-roofed box with a door and a few windows."""
+    w, h = pen.u(0.8, 1.3), pen.u(0.55, 0.85)
+    pen.loop((-w / 2, 0.0), (-w / 2, -h), (w / 2, -h), (w / 2, 0.0))
+    if pen.detail(0.4):  # the roof's edge
+        pen.line((-w / 2 - 0.04, -h), (-w / 2 - 0.04, -h - 0.06), (w / 2 + 0.04, -h - 0.06), (w / 2 + 0.04, -h))
+    dx, dw = pen.u(-0.25, 0.25) * w, pen.u(0.14, 0.2) * w
+    pen.line((dx - dw / 2, 0.0), (dx - dw / 2, -h * 0.45), (dx + dw / 2, -h * 0.45), (dx + dw / 2, 0.0))
+    ws = pen.u(0.1, 0.15)
+    for x in np.linspace(-w / 2 + 0.15, w / 2 - 0.15, pen.i(2, 4)):
+        if abs(x - dx) > dw / 2 + ws / 2 + 0.02 and pen.detail(1.2):
+            y = -h * pen.u(0.6, 0.75)
+            _square(pen, float(x), y, ws)
+
+
+def house_rounded(pen: Pen) -> None:
+    """A bare tall rounded rectangle, open at the bottom, sometimes with an oval window."""
+    w, r = pen.u(0.3, 0.5), pen.u(0.25, 0.5)
+    pen.curve((-w / 2, 0.0), (-w / 2, -0.5), (-w / 2, -1.0 + w * r), (-w / 2 + w * r * 0.3, -1.0 + w * r * 0.3),
+              (0.0, -1.0), (w / 2 - w * r * 0.3, -1.0 + w * r * 0.3), (w / 2, -1.0 + w * r), (w / 2, -0.5),
+              (w / 2, 0.0))
+    if pen.detail(0.6):
+        for _ in range(pen.i(1, 2)):
+            pen.ellipse(pen.u(-0.15, 0.15) * w, -pen.u(0.35, 0.75), w * 0.15, pen.u(0.06, 0.12), n=16)
+
+
+def house_perspective(pen: Pen) -> None:
+    """A gabled house in a three-quarter view: front wall and gable, the side wall and the roof going back."""
+    fw, sw, dy, hb = pen.u(0.45, 0.6), pen.u(0.4, 0.65), pen.u(0.08, 0.15), pen.u(0.45, 0.6)
+    left = -(fw + sw) / 2
+    x0, right = left + fw, left + fw + sw
+    apex = (left + fw / 2, -1.0 + dy)
+    pen.loop((left, 0.0), (left, -hb), (x0, -hb), (x0, 0.0))
+    pen.line((left - 0.03, -hb), apex, (x0 + 0.03, -hb))
+    pen.line((x0, 0.0), (right, -dy), (right, -hb - dy))
+    pen.line(apex, (apex[0] + sw, -1.0), (right + 0.03, -hb - dy), (x0 + 0.03, -hb))
+    if pen.detail(0.9):  # door in the front wall
+        dw = fw * 0.28
+        pen.line((apex[0] - dw / 2, 0.0), (apex[0] - dw / 2, -hb * 0.55), (apex[0] + dw / 2, -hb * 0.55),
+                 (apex[0] + dw / 2, 0.0))
+    if pen.detail(0.8):  # window in the side wall, slanted with it
+        a, b = x0 + sw * 0.3, x0 + sw * 0.7
+        ya, yb = -dy * 0.3, -dy * 0.7
+        pen.loop((a, ya - hb * 0.35), (b, yb - hb * 0.35), (b, yb - hb * 0.7), (a, ya - hb * 0.7))
+
+
+def flower_big(pen: Pen, head: Callable[[Pen, float, float, float], None]) -> None:
+    """A flower whose head is a large part of the drawing: a short stem, ``head`` of radius R on top."""
+    rad = pen.u(0.28, 0.38)
+    hx, hy = pen.u(-0.05, 0.05), -1.0 + rad
+    pen.curve((0.0, 0.0), (pen.u(-0.05, 0.05), (hy + rad) * 0.5), (hx, hy + rad * 0.8))
+    head(pen, hx, hy, rad)
+    if pen.detail(0.7):  # a leaf
+        s = 1 if pen.p(0.5) else -1
+        y = (hy + rad) * pen.u(0.3, 0.6)
+        pen.curve((0.0, y), (s * 0.12, y - 0.1), (s * 0.24, y - 0.1), (s * 0.12, y), (0.0, y))
+
+
+def _petals(pen: Pen, hx: float, hy: float, rad: float) -> None:
+    """Large petals around a centre: one looping outline or separate petal loops."""
+    rc = rad * pen.u(0.22, 0.38)
+    k = pen.i(5, 8)
+    if pen.p(0.5):
+        t = np.linspace(0, TAU, 96, endpoint=False)
+        r = rc + (rad - rc) * np.abs(np.sin(k * t / 2))
+        pen.add(np.stack([hx + r * np.cos(t), hy + r * np.sin(t)], axis=1), True)
+    else:
+        a0 = pen.u(0, TAU)
+        for j in range(k):
+            a = a0 + TAU * j / k
+            pen.ellipse(hx + (rc + rad) / 2 * math.cos(a), hy + (rc + rad) / 2 * math.sin(a), (rad - rc) / 2,
+                        min(rad * math.sin(math.pi / k), (rad - rc) / 2) * 0.95, rot=a, n=16)
+    if pen.detail(1.2):
+        pen.ellipse(hx, hy, rc, rc, n=14)
+
+
+def _crown(pen: Pen, hx: float, hy: float, rad: float) -> None:
+    """A tulip or crown: a round cup with two or three points on top."""
+    a = rad * pen.u(0.65, 0.9)
+    t = np.linspace(0.0, math.pi, 12)
+    cup = np.stack([hx + a * np.cos(t), hy + rad * 0.95 * np.sin(t)], axis=1)  # right, bottom, left
+    points = pen.i(2, 3)
+    xs = np.linspace(hx - a, hx + a, 2 * points - 1)
+    top = [(float(x), hy - rad * (0.95 if k % 2 == 0 else pen.u(0.1, 0.5))) for k, x in enumerate(xs)]
+    pen.add(np.vstack([cup, np.array(top)]), True)
+
+
+def _scribble(pen: Pen, hx: float, hy: float, rad: float) -> None:
+    """A scribbled blob: a few uneven turns around the centre in one stroke."""
+    turns = pen.u(1.5, 3.5)
+    t = np.linspace(0.0, turns * TAU, int(turns * 30))
+    r = rad * (0.7 + 0.25 * np.sin(t * pen.u(0.3, 0.6) + pen.u(0, TAU)) + 0.05 * np.sin(5 * t))
+    pen.add(np.stack([hx + r * np.cos(t), hy + r * np.sin(t)], axis=1))
+
+
+def flower_petals(pen: Pen) -> None:
+    flower_big(pen, _petals)
+
+
+def flower_crown(pen: Pen) -> None:
+    flower_big(pen, _crown)
+
+
+def flower_scribble(pen: Pen) -> None:
+    flower_big(pen, _scribble)
+
+
+def _lens(pen: Pen, half: float, belly: float, top: float, n: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """The two edges of a canoe-like lens from (-half, 0) to (half, 0): ``belly`` below, ``top`` above (y down)."""
+    x = np.linspace(-half, half, n)
+    f = 1.0 - (x / half) ** 2
+    return np.stack([x, belly * f], axis=1), np.stack([x[::-1], -top * f[::-1]], axis=1)
+
+
+def boat_canoe(pen: Pen) -> None:
+    """A canoe or rowing boat seen from the side: a crescent, two curves meeting at both pointed ends."""
+    half, h = pen.u(0.95, 1.3), pen.u(0.3, 0.45)
+    bottom, rim = _lens(pen, half, h, -pen.u(0.0, 0.12) * h)  # the rim sags a little between the raised ends
+    bottom[:, 1] -= h
+    rim[:, 1] -= h
+    if pen.p(0.6):
+        pen.add(np.vstack([bottom, rim[1:]]))
+    else:
+        pen.add(bottom)
+        pen.add(rim)
+    if pen.detail(0.5):  # the inner side of the far rim
+        pen.add(rim[2:-2] + np.array([0.0, -0.06]))
+    if pen.detail(0.4):  # an oar
+        x = pen.u(-0.3, 0.3)
+        pen.line((x - 0.3, -h - 0.35), (x + 0.5, -h * 0.3))
+        pen.ellipse(x + 0.6, -h * 0.2, 0.14, 0.05, rot=0.6, n=12)
+
+
+def boat_above(pen: Pen) -> None:
+    """A canoe seen from above: a lens with seats across, horizontal, diagonal or upright."""
+    half, w = pen.u(0.8, 1.1), pen.u(0.2, 0.32)
+    left, right = _lens(pen, half, w, w)
+    pen.add(np.vstack([left, right[1:]]), False)
+    if pen.detail(0.9):
+        for x in (-half * 0.35, half * 0.35):
+            ww = w * (1 - (x / half) ** 2)
+            pen.line((x, -ww), (x, ww))
+    if pen.detail(0.3):
+        pen.add(np.vstack([left, right[1:]])[2:-2] * np.array([0.85, 0.7]))  # the inner rim
+    pen.turn(0, pen.u(-0.3, 0.3) + (math.pi / 2 if pen.p(0.35) else pen.u(-0.9, 0.9) if pen.p(0.4) else 0.0))
+    pen.settle()
+
+
+def boat_barge(pen: Pen) -> None:
+    """A flat barge or ferry: a long low hull, sometimes a box or a cabin on deck."""
+    half, h = pen.u(1.1, 1.5), pen.u(0.22, 0.38)
+    bow = pen.u(0.05, 0.3)
+    pen.loop((-half, -h), (half, -h), (half - bow, 0.0), (-half + bow * 0.5, 0.0))
+    if pen.detail(0.8):
+        x0 = pen.u(-0.6, 0.1) * half
+        cw, ch = pen.u(0.4, 0.8), pen.u(0.2, 0.4)
+        pen.line((x0, -h), (x0, -h - ch), (x0 + cw, -h - ch), (x0 + cw, -h))
+        if pen.detail(0.6):
+            for k in range(pen.i(2, 4)):
+                pen.ellipse(x0 + cw * (k + 0.7) / 5, -h - ch * 0.5, 0.04, 0.04, n=8)
+    if pen.detail(0.4):  # portholes along the hull
+        for x in np.linspace(-half * 0.6, half * 0.6, pen.i(3, 5)):
+            pen.ellipse(float(x), -h * 0.5, 0.04, 0.04, n=8)
+
+
+def fence_rustic(pen: Pen) -> None:
+    """Few irregular posts with one or two sagging rails."""
+    width = pen.ext[0]
+    n = max(2, int(width / pen.u(0.6, 1.1))) + 1
+    xs = np.linspace(-width / 2, width / 2, n)
+    xs[1:-1] += pen.rng.uniform(-0.2, 0.2, n - 2) * (xs[1] - xs[0])
+    for x in xs:
+        lean = pen.u(-0.05, 0.05)
+        pen.line((float(x), -pen.u(0.0, 0.05)), (float(x) + lean, -pen.u(0.7, 1.0)))
+    for y in (-0.35, -0.72)[: pen.i(1, 2)]:
+        y += pen.u(-0.08, 0.08)
+        pen.curve((-width / 2 - 0.05, y), (0.0, y + pen.u(-0.06, 0.1)), (width / 2 + 0.05, y + pen.u(-0.06, 0.06)))
+
+
+def fence_receding(pen: Pen) -> None:
+    """A fence running away in perspective (posts shorter and closer with distance), straight or curving."""
+    width = pen.ext[0]
+    side = 1 if pen.p(0.5) else -1  # which end is near
+    rise, bend, far = pen.u(0.15, 0.45), pen.u(-0.3, 0.3) if pen.p(0.5) else 0.0, pen.u(0.35, 0.6)
+    n = pen.i(5, 9)
+    ts = np.concatenate([[0.0], np.cumsum(pen.u(0.7, 0.9) ** np.arange(n - 1))])  # each gap shorter than the last
+    ts /= ts[-1]
+    base = [(side * (-width / 2 + width * t), -rise * t + bend * math.sin(math.pi * t)) for t in ts]
+    height = [1.0 - (1.0 - far) * t for t in ts]
+    for (x, y), h in zip(base, height, strict=True):
+        pen.line((x, y), (x, y - h))
+    for f in (0.3, 0.75) if pen.p(0.6) else (0.6,):
+        pen.curve(*[(x, y - h * f) for (x, y), h in zip(base, height, strict=True)])
+    pen.settle()
+
+
+def fence_ticks(pen: Pen) -> None:
+    """A line with a row of short vertical ticks along it."""
+    width = pen.ext[0]
+    tick, at = pen.u(0.5, 0.8), pen.u(0.2, 0.75)
+    line = _wavy(pen, -width / 2, width / 2, -tick * at, 0.04, 4)
+    pen.add(line)
+    step = pen.u(0.12, 0.28)
+    for x in np.arange(-width / 2 + step / 2, width / 2, step):
+        y = float(np.interp(x, line[:, 0], line[:, 1]))
+        length = tick * pen.u(0.8, 1.1)
+        pen.line((float(x), y + length * at), (float(x) + pen.u(-0.03, 0.03), y - length * (1 - at)))
+    pen.settle()
+
+
+def _umbrella_handle(pen: Pen, top: float) -> None:
+    """The stick from ``top`` down to the ground: with a hook or straight."""
+    if pen.p(0.4):
+        curl = [(-0.08 + 0.08 * math.cos(a), -0.1 + 0.08 * math.sin(a)) for a in np.linspace(0, math.pi, 6)]
+        pen.line((0.0, top), (0.0, -0.1), *curl)
+    else:
+        pen.line((0.0, top), (0.0, 0.0))
+
+
+def umbrella_closed(pen: Pen) -> None:
+    """A closed umbrella: a long thin pointed shape on its stick, often held slanted."""
+    w, low = pen.u(0.07, 0.13), pen.u(0.28, 0.38)
+    pen.loop((0.0, -1.0), (w, -low - 0.15), (w * 0.5, -low), (-w * 0.5, -low), (-w, -low - 0.15))
+    if pen.detail(0.6):  # a fold
+        pen.line((0.0, -0.95), (w * 0.3, -low - 0.05))
+    if pen.detail(0.4):  # the strap
+        pen.line((-w * 0.8, -low - 0.25), (w * 0.8, -low - 0.2))
+    _umbrella_handle(pen, -low)
+    pen.turn(0, pen.u(-0.6, 0.6))
+    pen.settle()
+
+
+def umbrella_dome(pen: Pen) -> None:
+    """An open umbrella as a plain dome on a straight stick (no scallops), sometimes with ribs."""
+    hw, top, y0 = pen.u(0.45, 0.7), pen.u(0.25, 0.4), -0.68
+    t = np.linspace(math.pi, TAU, 20)
+    dome = np.stack([hw * np.cos(t), y0 + top * np.sin(t)], axis=1)
+    if pen.p(0.6):
+        pen.add(np.vstack([dome, dome[:1]]))
+    else:
+        pen.add(dome)
+        pen.line((hw, y0), (0.0, y0 + pen.u(-0.05, 0.05)), (-hw, y0))
+    if pen.detail(0.6):
+        for x in np.linspace(-hw * 0.6, hw * 0.6, pen.i(2, 4)):
+            pen.line((float(x) * 0.4, y0 - top * 0.9), (float(x), y0))
+    pen.line((0.0, y0 - top), (0.0, 0.0))
+
+
+def umbrella_cone(pen: Pen) -> None:
+    """A simple triangle on a stick, its lower edge straight or zig-zag."""
+    hw, y0 = pen.u(0.3, 0.5), -0.62
+    if pen.p(0.4):
+        k = pen.i(2, 4)
+        xs = np.linspace(hw, -hw, 2 * k + 1)
+        edge = [(float(x), y0 - (0.08 if j % 2 else 0.0)) for j, x in enumerate(xs)]
+        pen.line((-hw, y0), (0.0, -1.0), *edge)
+    else:
+        pen.loop((-hw, y0), (0.0, -1.0), (hw, y0))
+    _umbrella_handle(pen, y0)
+
+
+def bird_perched(pen: Pen) -> None:
+    """A side-view bird: body, head, beak, eye, a wing on the body, tail and legs."""
+    pen.ellipse(0.0, 0.0, 0.55, 0.33, rot=pen.u(-0.2, 0.1))
+    pen.ellipse(0.55, -0.42, 0.22, 0.2, n=20)
+    pen.line((0.74, -0.5), (1.0, -0.42), (0.75, -0.35))
+    if pen.detail(1.0):
+        pen.ellipse(0.6, -0.47, 0.035, 0.035, n=8)
+    if pen.detail(1.0):
+        pen.curve((-0.35, -0.08), (-0.05, 0.15), (0.3, -0.02))
+    pen.line((-0.5, -0.08), (-0.95, -0.3), (-0.92, 0.05), (-0.52, 0.1))
+    for x in (-0.1, 0.12):
+        pen.line((x, 0.31), (x - 0.03, 0.75))
+        if pen.detail(0.5):
+            pen.line((x - 0.15, 0.78), (x - 0.03, 0.75), (x + 0.1, 0.8))
+
+
+def bird_outline(pen: Pen) -> None:
+    """A plump bird drawn as one outline (body and head together), a beak, an eye and a wing, maybe legs."""
+    pen.curve((0.6, -0.72), (0.8, -0.5), (0.62, -0.25), (0.55, 0.05), (0.15, 0.32), (-0.45, 0.22), (-0.95, -0.15),
+              (-0.4, -0.12), (0.2, -0.3), (0.38, -0.62), closed=True)
+    pen.line((0.79, -0.55), (1.02, -0.47), (0.78, -0.4))
+    if pen.detail(1.0):
+        pen.ellipse(0.6, -0.52, 0.035, 0.035, n=8)
+    if pen.detail(1.0):  # the wing: a pointed lens or a "v"
+        if pen.p(0.5):
+            pen.curve((-0.4, -0.02), (-0.05, 0.12), (0.28, -0.1), (-0.05, -0.05), (-0.4, -0.02))
+        else:
+            pen.line((-0.35, -0.05), (0.05, 0.15), (0.3, -0.12))
+    if pen.detail(0.6):
+        for x in (-0.05, 0.15):
+            pen.line((x, 0.28), (x, 0.7))
+
+
+def bench_perspective(pen: Pen) -> None:
+    """A bench seen from above the front: seat and back as parallelograms, legs below."""
+    width = pen.u(1.8, 2.6)
+    left, right = -width / 2, width / 2
+    d, e, lean = pen.u(0.2, 0.45), pen.u(0.12, 0.22), pen.u(0.0, 0.15)
+    seat = -0.45
+    pen.loop((left, seat), (right, seat), (right + d, seat - e), (left + d, seat - e))
+    back = seat - e - 0.02
+    pen.loop((left + d, back), (right + d, back), (right + d + lean, -1.0), (left + d + lean, -1.0))
+    if pen.detail(0.5):  # slats of the back
+        for f in (0.35, 0.65):
+            y = seat - e + (-1.0 - seat + e) * f
+            pen.line((left + d + lean * f, y), (right + d + lean * f, y))
+    for x in (left + 0.12, right - 0.12):
+        pen.line((x, seat), (x, 0.0))
+    if pen.detail(0.8):  # back legs, partly hidden
+        for x in (left + d + 0.12, right + d - 0.12):
+            pen.line((x, seat - e), (x, -e))
+    pen.settle()
+
+
+def bench_side(pen: Pen) -> None:
+    """A bench seen from its end: a slanted back, the seat and two legs, like a chair in profile."""
+    depth = pen.u(0.55, 0.8)
+    back = (-depth / 2 - pen.u(0.05, 0.2), -1.0)
+    seat0, seat1 = (-depth / 2, -0.45), (depth / 2, -0.45)
+    if pen.p(0.6):
+        pen.line(back, seat0, seat1)
+    else:
+        pen.line(back, seat0)
+        pen.line(seat0, seat1)
+    if pen.detail(0.5):  # the thickness of the seat
+        pen.line((-depth / 2, -0.4), (depth / 2, -0.4))
+    pen.line((seat0[0] + 0.05, -0.45), (seat0[0] + pen.u(0.0, 0.1), 0.0))
+    pen.line((seat1[0] - 0.05, -0.45), (seat1[0] - pen.u(0.0, 0.1), 0.0))
+    if pen.detail(0.5):  # arm rest
+        pen.line((seat0[0] - 0.02, -0.72), (seat1[0] - 0.1, -0.7), (seat1[0] - 0.1, -0.45))
+
+
+def bench_slab(pen: Pen) -> None:
+    """A backless bench: a thick seat in perspective on two slab legs."""
+    width = pen.u(1.8, 2.6)
+    left, right = -width / 2, width / 2
+    d, e, t = pen.u(0.15, 0.35), pen.u(0.1, 0.2), pen.u(0.08, 0.14)
+    top = -0.62
+    pen.loop((left, top), (right, top), (right + d, top - e), (left + d, top - e))
+    pen.line((left, top), (left, top + t), (right, top + t), (right, top))
+    for x in (left + 0.2, right - 0.35):
+        pen.line((x, top + t), (x, 0.0), (x + 0.15, 0.0), (x + 0.15, top + t))
+    pen.settle()
+
+
+def grass_scribble(pen: Pen) -> None:
+    """Dense scribbled strips: a long stroke of tiny tight zig-zags along the ground."""
+    width, depth = pen.ext
+    for _ in range(pen.i(1, 3)):
+        x0 = pen.u(-width / 2, 0.0)
+        x1 = min(width / 2, x0 + width * pen.u(0.3, 1.0))
+        step, amp = pen.u(0.08, 0.16), pen.u(0.3, 0.7)
+        xs = np.arange(x0, x1, step / 2)
+        y = -pen.u(0.0, max(depth - amp, 0.0))
+        ys = y - np.where(np.arange(len(xs)) % 2 == 1, amp * pen.rng.uniform(0.6, 1.0, len(xs)), 0.0)
+        if len(xs) >= 2:
+            pen.add(np.stack([xs, ys], axis=1))
+
+
+def grass_ground(pen: Pen) -> None:
+    """A wavy ground line or two across the picture, sometimes with a few blades on it."""
+    width, depth = pen.ext
+    lines = pen.i(1, 3)
+    for k in range(lines):
+        y = -depth * (k + pen.u(0.2, 0.8)) / lines
+        wl = pen.u(2.0, 5.0)
+        x = np.linspace(-width / 2, width / 2, max(int(width * 4), 8))
+        amp = pen.u(0.1, 0.4)
+        pen.add(np.stack([x, np.minimum(y + amp * np.sin(TAU * x / wl + pen.u(0, TAU)), 0.0)], axis=1))
+    if pen.detail(0.4):
+        for _ in range(pen.i(2, 6)):
+            x = pen.u(-width / 2, width / 2)
+            pen.line((x, -depth * 0.5), (x + pen.u(-0.2, 0.2), -depth * 0.5 - pen.u(0.4, 0.8)))
+
+
+def grass_blades(pen: Pen) -> None:
+    """A few straight blades, alone or in small clumps."""
+    width, depth = pen.ext
+    for _ in range(pen.i(4, 12)):
+        x, y = pen.u(-width / 2 + 0.3, width / 2 - 0.6), -pen.u(0.0, max(depth - 1.2, 0.0))
+        for k in range(pen.i(1, 3)):
+            lean = pen.u(-0.3, 0.3)
+            pen.line((x + 0.15 * k, y), (x + 0.15 * k + lean, y - pen.u(0.6, 1.1)))
+
+
+def person_bighead(pen: Pen) -> None:
+    """A stick figure with a big head (often a face and scribbled hair), arms raised, out, down or waving."""
+    hr = pen.u(0.13, 0.19)
+    hy = -1.0 + hr
+    pen.ellipse(0.0, hy, hr * pen.u(0.85, 1.0), hr, n=22)
+    neck, hip = hy + hr, pen.u(-0.45, -0.35)
+    shoulder = neck + 0.08
+    pose = pen.i(0, 3)  # raised, out, down, one raised
+    hands = {0: (-0.28, -0.25, 0.28, -0.25), 1: (-0.3, 0.0, 0.3, 0.0), 2: (-0.2, 0.25, 0.2, 0.25),
+             3: (-0.3, 0.02, 0.24, -0.28)}[pose]
+    pen.line((0.0, neck), (0.0, hip))
+    pen.line((hands[0], shoulder + hands[1]), (0.0, shoulder), (hands[2], shoulder + hands[3]))
+    spread = pen.u(0.1, 0.2)
+    pen.line((-spread, 0.0), (0.0, hip), (spread, 0.0))
+    if pen.detail(1.2):  # a face
+        for s in (-1, 1):
+            pen.ellipse(s * hr * 0.38, hy - hr * 0.15, hr * 0.08, hr * 0.08, n=6)
+        pen.ellipse(0.0, hy + hr * 0.2, hr * 0.45, hr * 0.35, a0=0.3, sweep=math.pi - 0.6, n=10)
+    if pen.detail(0.6):  # scribbled hair over the top of the head
+        k = pen.i(4, 8)
+        t = np.linspace(math.pi * 1.1, math.pi * 1.9, 2 * k + 1)
+        r = np.where(np.arange(2 * k + 1) % 2 == 0, hr * 1.0, hr * pen.u(1.15, 1.35))
+        pen.add(np.stack([r * np.cos(t), hy + r * np.sin(t)], axis=1))
+
+
+def person_oval(pen: Pen) -> None:
+    """A figure with an oval body, stick arms and legs."""
+    hr = pen.u(0.1, 0.15)
+    hy = -1.0 + hr
+    pen.ellipse(0.0, hy, hr, hr, n=20)
+    top, hip = hy + hr, pen.u(-0.42, -0.35)
+    bw = pen.u(0.1, 0.16)
+    pen.ellipse(0.0, (top + hip) / 2, bw, (hip - top) / 2, a0=-math.pi / 2, n=22)
+    ay = top + (hip - top) * 0.25
+    up = pen.p(0.3)
+    pen.line((-bw * 0.9, ay), (-0.3, ay + (-0.2 if up else 0.2)))
+    pen.line((bw * 0.9, ay), (0.3, ay + (-0.2 if up else 0.2)))
+    for s in (-1, 1):
+        pen.line((s * bw * 0.4, hip - 0.02), (s * pen.u(0.08, 0.16), 0.0))
+
+
+def car_pickup(pen: Pen) -> None:
+    """A boxy pickup truck: a cab at the front, a low open bed behind."""
+    cab = pen.u(-0.15, 0.05)
+    pen.loop((-1.1, -0.2), (-1.1, -0.55), (cab, -0.55), (cab, -0.95), (0.5, -0.95), (0.65, -0.58), (1.1, -0.52),
+             (1.1, -0.2))
+    if pen.detail(1.0):
+        pen.loop((cab + 0.08, -0.6), (cab + 0.08, -0.87), (0.45, -0.87), (0.56, -0.6))
+    for x in (-0.62, 0.62):
+        pen.ellipse(x, -0.2, 0.2, 0.2, n=22)
+
+
+def car_perspective(pen: Pen) -> None:
+    """A car in a three-quarter view: front face, the side going back, cabin on top, visible wheels."""
+    f0, f1 = 0.55, 1.1  # front face
+    pen.loop((f0, -0.12), (f0, -0.55), (f1, -0.5), (f1, -0.12))
+    pen.line((f0, -0.12), (-1.0, -0.3), (-1.0, -0.62), (f0, -0.55))
+    pen.line((f0 + 0.02, -0.55), (0.35, -0.9), (-0.55, -0.95), (-0.8, -0.61))
+    pen.line((f1, -0.5), (0.85, -0.87), (0.35, -0.9))
+    if pen.detail(1.0):  # windows along the side
+        pen.loop((0.3, -0.62), (0.22, -0.85), (-0.15, -0.87), (-0.15, -0.63))
+        pen.loop((-0.25, -0.64), (-0.25, -0.88), (-0.5, -0.9), (-0.65, -0.66))
+    if pen.detail(0.6):  # headlights
+        for x in (f0 + 0.1, f1 - 0.1):
+            pen.ellipse(x, -0.3, 0.05, 0.05, n=8)
+    for x, y in ((0.25, -0.14), (-0.7, -0.3)):
+        pen.ellipse(x, y, 0.13, 0.17, n=18)
+
+
+def car_dome(pen: Pen) -> None:
+    """A beetle: a dome on wheels, a window arc inside."""
+    t = np.linspace(math.pi, TAU, 24)
+    dome = np.stack([1.05 * np.cos(t), -0.22 + 0.75 * np.sin(t)], axis=1)
+    pen.add(np.vstack([dome, dome[:1]]))
+    if pen.detail(1.0):
+        w = np.linspace(math.pi * 1.2, math.pi * 1.8, 12)
+        pen.add(np.stack([0.75 * np.cos(w), -0.35 + 0.45 * np.sin(w)], axis=1), False)
+        pen.line((0.75 * math.cos(math.pi * 1.2), -0.35 + 0.45 * math.sin(math.pi * 1.2)),
+                 (0.75 * math.cos(math.pi * 1.8), -0.35 + 0.45 * math.sin(math.pi * 1.8)))
+    for x in (-0.6, 0.6):
+        pen.ellipse(x, -0.2, 0.2, 0.2, n=22)
+
+
+def train_perspective(pen: Pen) -> None:
+    """A train coming towards the viewer: a tall front face, the side receding to a small far end."""
+    length, fw = pen.u(2.5, 5.0), pen.u(0.4, 0.6)
+    far_top, far_bottom = pen.u(-0.7, -0.5), pen.u(-0.35, -0.25)
+    x0 = 0.0  # the front face spans [x0, x0 + fw], the far end is at -length
+
+    def side(t: float, frac: float) -> tuple[float, float]:
+        """Point at ``t`` along the side (0 front, 1 far end), ``frac`` of its height from the bottom."""
+        bottom, top = -0.05 + (far_bottom + 0.05) * t, -0.95 + (far_top + 0.95) * t
+        return (x0 - length * t, bottom + (top - bottom) * frac)
+
+    pen.loop((x0, -0.05), (x0, -0.95), (x0 + fw, -0.9), (x0 + fw, -0.08))
+    pen.line((x0, -0.05), side(1.0, 0.0), side(1.0, 1.0), (x0, -0.95))
+    pen.line((x0 + fw, -0.9), (x0 + fw * 0.6, -1.0), (side(1.0, 1.0)[0] + 0.15, far_top - 0.06), side(1.0, 1.0))
+    if pen.detail(1.0):  # windscreen
+        pen.loop((x0 + 0.08, -0.85), (x0 + fw - 0.08, -0.82), (x0 + fw - 0.08, -0.6), (x0 + 0.08, -0.6))
+    cars = pen.i(1, 3)
+    for k in range(1, cars + 1):
+        t = 1.0 - (1.0 - k / (cars + 1)) ** 1.4
+        pen.line(side(t, 0.0), side(t, 1.0))
+    if pen.detail(0.9):  # a row of windows shrinking with distance
+        for t in np.linspace(0.08, 0.85, pen.i(4, 8)):
+            dt = 0.05 * (1.0 - float(t) * 0.5)
+            pen.loop(side(float(t), 0.55), side(float(t), 0.8), side(float(t) + dt, 0.8), side(float(t) + dt, 0.55))
+    if pen.detail(0.5):  # rails
+        pen.line((x0 + fw + 0.2, 0.02), (-length, far_bottom + 0.02))
+    if pen.p(0.5):  # running diagonally up towards the horizon
+        pen.turn(0, pen.u(0.1, 0.4))
+    pen.settle()
+    pen.scale(min(1.0, 1.6 / pen.height()))  # a diagonal train no taller than a house
+
+
+def tree_outline(pen: Pen) -> None:
+    """A tree in one stroke: up the trunk, round a canopy of a few big lobes, down the trunk."""
+    th, tw = pen.u(0.28, 0.45), pen.u(0.05, 0.1)
+    ry = (1.0 - th) / 2 + 0.02
+    rx, cy = ry * pen.u(0.9, 1.3), -(1.0 + th) / 2
+    bumps, depth = pen.i(3, 6), pen.u(0.08, 0.25)
+    gap = pen.u(0.12, 0.3)
+    canopy = pen.scallop(0.0, cy, rx / (1 + depth), ry / (1 + depth), bumps, depth, a0=math.pi / 2 + gap,
+                         sweep=TAU - 2 * gap, n=80)
+    canopy[:, 1] = np.minimum(canopy[:, 1], -th)
+    foot = pen.u(0.0, 0.04)
+    path = np.vstack([[(-tw - foot, 0.0), (canopy[0, 0], -th)], canopy, [(canopy[-1, 0], -th), (tw + foot, 0.0)]])
+    if pen.p(0.65):
+        pen.add(path)
+    else:  # canopy and trunk lines as separate strokes
+        pen.add(canopy)
+        pen.line((-tw - foot, 0.0), (canopy[0, 0], -th + 0.02))
+        pen.line((tw + foot, 0.0), (canopy[-1, 0], -th + 0.02))
+    if pen.detail(0.2):
+        pen.line((0.0, -th - 0.03), (pen.u(-0.2, 0.2) * rx, cy + ry * 0.2))
+
+
+def tree_open(pen: Pen) -> None:
+    """A lumpy canopy left open at the bottom, the trunk's two lines reaching up into it."""
+    th, tw = pen.u(0.3, 0.45), pen.u(0.05, 0.09)
+    ry = (1.0 - th) / 2 + 0.03
+    rx, cy = ry * pen.u(0.85, 1.25), -(1.0 + th) / 2
+    bumps, depth = pen.i(4, 8), pen.u(0.05, 0.2)
+    gap = pen.u(0.2, 0.5)
+    pen.add(pen.scallop(0.0, cy, rx / (1 + depth), ry / (1 + depth), bumps, depth, a0=math.pi / 2 + gap,
+                        sweep=TAU - 2 * gap, n=80))
+    up = pen.u(0.0, 0.12)
+    for s in (-1, 1):
+        pen.line((s * tw * 1.2, 0.0), (s * tw, -th - up))
+
+
+def tree_palm(pen: Pen) -> None:
+    """A palm tree: a curved trunk, fronds drooping from its top."""
+    bend = pen.u(-0.25, 0.25)
+    tw = pen.u(0.04, 0.07)
+    tx, ty = bend, -pen.u(0.7, 0.8)
+    for s in (-1, 1):
+        pen.curve((s * tw * 1.4, 0.0), (bend * 0.3 + s * tw, ty * 0.5), (tx + s * tw * 0.6, ty))
+    if pen.detail(0.5):  # rings on the trunk
+        for f in (0.3, 0.55, 0.8):
+            x = bend * (0.3 * f / 0.5 if f < 0.5 else 0.3 + 0.7 * (f - 0.5) / 0.5)
+            pen.line((x - tw, ty * f), (x + tw, ty * f + 0.02))
+    n = pen.i(4, 7)
+    for k in range(n):
+        a = math.pi + math.pi * (k + 0.5) / n + pen.u(-0.15, 0.15)  # upper half, left to right
+        reach = pen.u(0.3, 0.45)
+        ex, ey = tx + reach * math.cos(a), ty + reach * 0.8 * math.sin(a) + 0.15
+        mid = (tx + reach * 0.6 * math.cos(a), ty + reach * 0.9 * math.sin(a) - 0.05)
+        pen.curve((tx, ty), mid, (ex, max(ey, -1.0)))
+    pen.settle()
+    pen.scale(1.0 / pen.height())  # as tall as the classic trees
+
+
+PEOPLE_VARIANTS: dict[str, tuple[tuple[Callable[[Pen], None], float], ...]] = {
+    # category: (drawing, base weight) of the people variants; the participant's preferences apply as for variant()
+    "tree": ((tree_outline, 0.45), (tree_open, 0.35), (tree_palm, 0.2)),
+    "person": ((person_bighead, 0.7), (person_oval, 0.3)),
+    "water": ((water_pond, 0.35), (water_shore, 0.25), (water_river, 0.2), (water_marks, 0.2)),
+    "flower": ((flower_petals, 0.45), (flower_crown, 0.3), (flower_scribble, 0.25)),
+    "car": ((car_pickup, 0.4), (car_perspective, 0.3), (car_dome, 0.3)),
+    "house": ((house_tower, 0.35), (house_flat, 0.25), (house_rounded, 0.15), (house_perspective, 0.25)),
+    "fence": ((fence_rustic, 0.45), (fence_receding, 0.35), (fence_ticks, 0.2)),
+    "grass": ((grass_scribble, 0.4), (grass_ground, 0.3), (grass_blades, 0.3)),
+    "mountain": ((mountain_humps, 0.6), (mountain_peak, 0.4)),
+    "boat": ((boat_canoe, 0.4), (boat_above, 0.3), (boat_barge, 0.3)),
+    "umbrella": ((umbrella_closed, 0.35), (umbrella_dome, 0.4), (umbrella_cone, 0.25)),
+    "train": ((train_perspective, 1.0),),
+    "bird": ((bird_perched, 0.55), (bird_outline, 0.45)),
+    "bench": ((bench_perspective, 0.5), (bench_side, 0.25), (bench_slab, 0.25)),
+}
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # registry
 
 
@@ -810,5 +1568,10 @@ def draw_object(
 ) -> list[Path]:
     """The ideal paths of one drawing of ``category`` in local units (see the module docstring)."""
     pen = Pen(rng, style, category, ext)
-    CATEGORIES[category].draw(pen)
+    draw = CATEGORIES[category].draw
+    if category in PEOPLE_VARIANTS:
+        k = pen.people(tuple(w for _, w in PEOPLE_VARIANTS[category]))  # no random number when the style has them off
+        if k is not None:
+            draw = PEOPLE_VARIANTS[category][k][0]
+    draw(pen)
     return pen.paths

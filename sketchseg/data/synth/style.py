@@ -4,7 +4,8 @@ A participant's style is a deterministic function of ``(seed, participant)``. Th
 stroke width, so styles differ in what the format can carry: point spacing, hand tremor, low-frequency wobble,
 bowing of straight lines, per-stroke misplacement, overshoot / unclosed shapes, drawing scale, the amount of
 optional detail, whether connected lines are drawn in one stroke or several, and which variant of an object
-(round or pine tree, stick or dressed person ...) the participant prefers.
+(round or pine tree, stick or dressed person ...) the participant prefers. ``people_variants`` (the generator's
+parameter, not a trait of the participant) adds the object variants people draw (see :mod:`.shapes`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Style:
     slant: float  # consistent shear of every drawing, x += slant * (-y)
     corner: float  # rounding of corners (0 sharp .. 1 round), via smoothing before resampling
     retrace: float  # probability of going over a line a second time (a "sketchy" hand)
+    people_variants: bool = False  # also draw the variants people use (ponds, humps, tall buildings ...)
 
     def variant_weights(self, category: str, base: tuple[float, ...]) -> np.ndarray:
         """Participant-specific preference over ``len(base)`` drawing variants of ``category`` (sums to 1)."""
@@ -55,8 +57,11 @@ class Style:
         return w / w.sum()
 
 
-def participant_style(seed: int, participant: int) -> Style:
-    """The drawing style of participant number ``participant`` (0-based) for generator seed ``seed``."""
+def participant_style(seed: int, participant: int, people_variants: bool = False) -> Style:
+    """The drawing style of participant number ``participant`` (0-based) for generator seed ``seed``.
+
+    ``people_variants`` adds the object variants people draw; it draws no random number here.
+    """
     r = make_rng(seed, STYLE_TAG, participant)
     return Style(
         seed=int(seed),
@@ -75,6 +80,7 @@ def participant_style(seed: int, participant: int) -> Style:
         slant=float(r.normal(0.0, 0.06)),
         corner=float(r.uniform(0.0, 1.0)),
         retrace=float(r.uniform(0.0, 0.25)) if r.random() < 0.35 else 0.0,
+        people_variants=bool(people_variants),
     )
 
 

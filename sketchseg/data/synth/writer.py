@@ -57,6 +57,7 @@ class _Job:
     forced: tuple[str, ...]
     category: str
     root: str
+    people_variants: bool = False
 
 
 def _save_png(image: np.ndarray, path: Path) -> None:
@@ -71,9 +72,9 @@ def _run_job(job: _Job) -> tuple[str, str, tuple[str, ...], str]:
     """Draw and write one sketch; returns (split, id, distinct categories, caption)."""
     root = Path(job.root)
     if job.kind == "object":
-        sketch: SynthSketch = make_object(job.seed, job.participant, job.category, job.index)
+        sketch: SynthSketch = make_object(job.seed, job.participant, job.category, job.index, job.people_variants)
     else:
-        sketch = make_scene(job.seed, job.participant, job.index, job.allowed, job.forced)
+        sketch = make_scene(job.seed, job.participant, job.index, job.allowed, job.forced, job.people_variants)
     vector = sketch.vector()  # [n, 3] float32
     image = sketch.raster(RASTER)  # [512, 512] uint8
     sid = job.sketch_id
@@ -156,8 +157,14 @@ def plan(
     val_per_participant: int = 5,
     unseen: Iterable[str] = DEFAULT_UNSEEN,
     root: str = "",
+    people_variants: bool = False,
 ) -> tuple[list[_Job], dict]:
-    """The jobs of a dataset and the metadata known before drawing (split, unseen categories, participants)."""
+    """The jobs of a dataset and the metadata known before drawing (split, unseen categories, participants).
+
+    ``people_variants`` mixes the object variants people draw into every sketch; the metadata records it only
+    when on (``"people_variants": true``), so that a dataset without it keeps the bytes it had before the
+    parameter existed.
+    """
     unseen = _check_args(participants, per_participant, objects_per_category, test_participants,
                          val_per_participant, 1, unseen)
     names = participant_names(participants)
@@ -179,7 +186,7 @@ def plan(
         for i, sid in enumerate(ids[p]):
             s = split_of[sid]
             jobs.append(_Job("scene", seed, k, i, sid, s, p, seen if s == "train" else CATEGORY_NAMES,
-                             forced.get(sid, ()), "", root))
+                             forced.get(sid, ()), "", root, people_variants))
     # isolated objects, in the styles of the participants who are not in test
     test_ps = sorted({sid.rsplit("_", 1)[0] for sid in split["test"]})
     style_ps = [k for k, p in enumerate(names) if p not in test_ps]
@@ -189,7 +196,7 @@ def plan(
         for i in range(objects_per_category):
             k = style_ps[int(obj_rng.integers(len(style_ps)))]
             jobs.append(_Job("object", seed, k, i, f"{category}_{i:0{owidth}d}", "objects", names[k], (), (),
-                             category, root))
+                             category, root, people_variants))
     participants_meta = {
         p: {
             "split": "test" if p in test_ps else "train+val",
@@ -221,6 +228,8 @@ def plan(
             name: {sid: sid.rsplit("_", 1)[0] for sid in split[name]} for name in ("val", "test")
         },
     }
+    if people_variants:
+        meta["people_variants"] = True
     return jobs, meta
 
 
@@ -247,14 +256,19 @@ def generate(
     workers: int = 1,
     unseen: Iterable[str] = DEFAULT_UNSEEN,
     progress: bool = True,
+    people_variants: bool = False,
 ) -> dict:
-    """Write a synthetic FSCOCO-Seg dataset to ``out`` (replacing it) and return its metadata (``synth.json``)."""
+    """Write a synthetic FSCOCO-Seg dataset to ``out`` (replacing it) and return its metadata (``synth.json``).
+
+    ``people_variants``: mix in the object variants people draw (ponds, humps, tall buildings, canoes ...);
+    off, every byte is what the generator wrote before the parameter existed.
+    """
     unseen = _check_args(participants, per_participant, objects_per_category, test_participants,
                          val_per_participant, workers, unseen)
     out = Path(out)
     with atomic_dir(out) as tmp:
         jobs, meta = plan(participants, per_participant, seed, objects_per_category, test_participants,
-                          val_per_participant, unseen, str(tmp))
+                          val_per_participant, unseen, str(tmp), people_variants)
         _make_dirs(tmp, [p for p, n in meta["participant_splits"].items() if n["train"] > 0])
         counts: dict[str, Counter[str]] = {name: Counter() for name in ("train", "val", "test")}
         per_sketch: dict[str, dict[str, list[str]]] = {"train": {}, "val": {}, "test": {}}
