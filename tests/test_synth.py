@@ -34,10 +34,11 @@ def _files(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+@pytest.fixture(scope="module", params=[False, True], ids=["classic", "people_variants"])
+def tiny(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A tiny dataset, without and with the people variants (tests/test_synth_people.py)."""
     out = tmp_path_factory.mktemp("synth") / "data"
-    meta = generate(out, **TINY)
+    meta = generate(out, **TINY, people_variants=request.param)
     return out, meta
 
 
@@ -49,9 +50,9 @@ def _annotated_ids(root: Path, split: str) -> list[str]:
 
 
 def test_same_arguments_same_bytes_with_one_or_two_workers(tiny: tuple[Path, dict], tmp_path: Path) -> None:
-    root, _ = tiny
+    root, meta = tiny
     again = tmp_path / "again"
-    generate(again, **(TINY | {"workers": 2}))
+    generate(again, **(TINY | {"workers": 2, "people_variants": meta.get("people_variants", False)}))
     a, b = _files(root), _files(again)
     assert sorted(a) == sorted(b)
     assert all(a[k] == b[k] for k in a), [k for k in a if a[k] != b[k]]
@@ -137,18 +138,20 @@ def test_raster_of_a_sketch_is_the_benchmark_rasterisation() -> None:
 # ------------------------------------------------------------------------------------------------ content
 
 
-def test_at_least_twenty_categories_each_drawn_with_strokes() -> None:
+@pytest.mark.parametrize("people_variants", [False, True])
+def test_at_least_twenty_categories_each_drawn_with_strokes(people_variants: bool) -> None:
     assert len(CATEGORY_NAMES) >= 20
-    strokes = {c: [len(make_object(0, p, c, p).strokes) for p in range(4)] for c in CATEGORY_NAMES}
+    strokes = {c: [len(make_object(0, p, c, p, people_variants).strokes) for p in range(4)] for c in CATEGORY_NAMES}
     assert all(min(n) >= 1 for n in strokes.values())
     several = [c for c, n in strokes.items() if np.mean(n) >= 3]
     assert len(several) >= 18, strokes  # most objects take several strokes (a cloud or a bird may take one)
 
 
-def test_scenes_are_plausible() -> None:
+@pytest.mark.parametrize("people_variants", [False, True])
+def test_scenes_are_plausible(people_variants: bool) -> None:
     objects_per_scene = []
     for i in range(40):
-        sketch = make_scene(5, i % 7, i)
+        sketch = make_scene(5, i % 7, i, people_variants=people_variants)
         objs = sketch.objects
         objects_per_scene.append(len(objs))
         assert 1 <= len(sketch.categories) <= 5
@@ -178,10 +181,12 @@ def test_unseen_categories_only_in_val_and_test(tiny: tuple[Path, dict]) -> None
         assert unseen <= found, (split, unseen - found)
 
 
-def test_train_scene_with_seen_categories_never_draws_an_unseen_one() -> None:
+@pytest.mark.parametrize("people_variants", [False, True])
+def test_train_scene_with_seen_categories_never_draws_an_unseen_one(people_variants: bool) -> None:
     seen = [c for c in CATEGORY_NAMES if c not in DEFAULT_UNSEEN]
     for i in range(30):
-        assert not set(make_scene(2, i % 5, i, allowed=seen).labels) & set(DEFAULT_UNSEEN)
+        labels = make_scene(2, i % 5, i, allowed=seen, people_variants=people_variants).labels
+        assert not set(labels) & set(DEFAULT_UNSEEN)
 
 
 def test_captions_vary_naturally() -> None:
