@@ -40,6 +40,7 @@ import io
 import json
 import os
 import platform
+import shlex
 import signal
 import socket
 import statistics
@@ -246,12 +247,12 @@ def batching(url: str) -> dict:
     return {k: card["batching"][k] for k in ("batches", "items")}
 
 
-def start_server(model: str, args: argparse.Namespace, log_dir: Path) -> tuple[str, subprocess.Popen]:
+def start_server(model: str, args: argparse.Namespace, log_dir: Path, *extra: str) -> tuple[str, subprocess.Popen]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = log_dir / f"serve-{model}-{port}.log"
     cmd = [sys.executable, "-m", "sketchseg", "serve", "--model", model, "--port", str(port), "--batch-size", "16",
-           "--batch-window-ms", str(args.batch_window_ms), "--device", args.device]  # fmt: skip
+           "--batch-window-ms", str(args.batch_window_ms), "--device", args.device, *extra]  # fmt: skip
     with open(log, "ab") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
     wait_ready(url, proc)
@@ -278,7 +279,8 @@ def bench_mixed(model: str, args: argparse.Namespace, log_dir: Path) -> dict:
     server, ``--small-alone-seconds``), with one small sketch's in-process time before and after."""
     out: dict = {"model": model, "load_before": os.getloadavg()}
     out["in_process_single_s_before"] = single_sketch_s(model, args)
-    url, proc = start_server(model, args, log_dir)
+    url, proc = start_server(model, args, log_dir, *shlex.split(args.serve_args))
+    out["serve_args"] = args.serve_args
     small_clients = args.mixed_clients - args.large_clients
     try:
         out["rss_ready_bytes"] = rss_of(proc.pid)[0]
@@ -345,6 +347,7 @@ def main() -> None:
     ap.add_argument("--mixed-clients", type=int, default=16)
     ap.add_argument("--large-clients", type=int, default=14, help="of the mixed clients, those sending large PNGs")
     ap.add_argument("--large-side", type=int, default=4096)
+    ap.add_argument("--serve-args", default="", help="more `sketchseg serve` options for the mixed run, one string")
     ap.add_argument("--small-alone-seconds", type=float, default=20.0,
                     help="the small clients alone first, on the same server (0: skip)")  # fmt: skip
     args = ap.parse_args()

@@ -62,7 +62,7 @@ class Admission:
         request_budget: int | None = None,
         large_bytes: int = 64 * MIB,
         large_slots: int = 1,
-        queue_timeout: float = 60.0,
+        queue_timeout: float = 120.0,
         max_waiting: int = 64,
     ) -> None:
         if budget < 1 or large_slots < 1 or max_waiting < 0 or queue_timeout < 0:

@@ -67,9 +67,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="large requests (estimated over 64 MiB: big images) processed at a time (default: %(default)s)",
     )
     p.add_argument(
+        "--large-nice",
+        type=int,
+        default=10,
+        help="lower the CPU priority of large requests' decoding and encoding by this nice value, so that small "
+        "requests keep the CPU (default: %(default)s; 0: equal; on a machine busy with other work large requests "
+        "then get little CPU)",
+    )
+    p.add_argument(
         "--queue-timeout-s",
         type=float,
-        default=60.0,
+        default=120.0,
         help="seconds a request waits for memory before a 503 with Retry-After (default: %(default)s)",
     )
     p.add_argument("--max-waiting", type=int, default=64, help="requests waiting for memory at most; more get 503")
@@ -119,8 +127,9 @@ def run(args: argparse.Namespace) -> int:
     for name, value in positive.items():
         if value <= 0:
             raise InputError(f"{name} {value}: must be > 0")
-    for name, value in {"--work-pixels": args.work_pixels, "--max-waiting": args.max_waiting,
-                        "--queue-timeout-s": args.queue_timeout_s}.items():  # fmt: skip
+    at_least_0 = {"--work-pixels": args.work_pixels, "--max-waiting": args.max_waiting,
+                  "--queue-timeout-s": args.queue_timeout_s, "--large-nice": args.large_nice}  # fmt: skip
+    for name, value in at_least_0.items():
         if value < 0:
             raise InputError(f"{name} {value}: must be >= 0")
     if args.request_memory_mb is not None and args.request_memory_mb <= 0:
@@ -150,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
         max_waiting=args.max_waiting,
         text_cache=args.text_cache,
         body_budget=int(args.body_memory_mb * MIB),
+        large_nice=args.large_nice,
     )
     app = create_app(SegmentService(segmenter, weights, settings), allowed_hosts=allowed)
     print(f"weights: {weights}", flush=True)

@@ -106,7 +106,10 @@ def tune_allocator(mmap_threshold: int = 1 * MIB, arenas: int = 2) -> bool:
 
 
 def lower_priority(nice: int = 10) -> None:
-    """Lower the calling thread's CPU priority by ``nice`` (Linux schedules threads alone; elsewhere nothing)."""
+    """Lower the calling thread's CPU priority by ``nice`` (Linux schedules threads alone; elsewhere, or with 0,
+    nothing)."""
+    if nice <= 0:
+        return
     import os
     import threading
 

@@ -88,7 +88,9 @@ class ServeSettings:
     requests estimated over ``large_bytes`` run at most ``large_slots`` at a time; ``queue_timeout``: seconds a
     request waits for memory before a 503; ``max_waiting``: requests waiting at most (more: 503 at once);
     ``text_cache``: category embeddings cached (least recently used dropped); ``body_budget``: memory of the
-    request bodies read and parsed at a time (:class:`~sketchseg.serve.app.BodyLimit`)."""
+    request bodies read and parsed at a time (:class:`~sketchseg.serve.app.BodyLimit`); ``large_nice``: how much
+    lower the CPU priority of the large-request threads is (Linux nice; on a machine shared with other work it lowers
+    them against everything else too)."""
 
     max_batch: int = 16
     window: float = 0.01
@@ -99,10 +101,11 @@ class ServeSettings:
     request_memory: int | None = None
     large_bytes: int = LARGE_BYTES
     large_slots: int = 1
-    queue_timeout: float = 60.0
+    queue_timeout: float = 120.0
     max_waiting: int = 64
     text_cache: int = 4096
     body_budget: int = BODY_BUDGET
+    large_nice: int = 10
 
 
 @dataclass
@@ -179,7 +182,10 @@ class SegmentService:
             max_waiting=settings.max_waiting,
         )
         self._large_pool = ThreadPoolExecutor(
-            max_workers=settings.large_slots, thread_name_prefix="sketchseg-large", initializer=memory.lower_priority
+            max_workers=settings.large_slots,
+            thread_name_prefix="sketchseg-large",
+            initializer=memory.lower_priority,
+            initargs=(settings.large_nice,),
         )
         self._examples: list[Example] | None = None
         self._in_flight = 0
