@@ -587,3 +587,13 @@ def test_batcher_runs_small_items_before_a_waiting_large_one() -> None:
 
     asyncio.run(main())
     assert calls == [["L1"], ["s1", "s2"], ["L2"]]
+
+
+def test_default_allowed_hosts_follow_the_bound_address() -> None:
+    from sketchseg.serve.app import default_allowed_hosts
+
+    assert default_allowed_hosts("127.0.0.1") == ["127.0.0.1", "localhost", "[::1]"]
+    assert default_allowed_hosts("192.168.1.5")[-1] == "192.168.1.5"
+    assert default_allowed_hosts("fd00::5")[-1] == "[fd00::5]"
+    everywhere = default_allowed_hosts("0.0.0.0")
+    assert everywhere[:3] == ["127.0.0.1", "localhost", "[::1]"] and socket.gethostname().lower() in everywhere
