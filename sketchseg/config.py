@@ -145,6 +145,10 @@ class LossParams:
     global_loss: bool = True
     category_loss: bool = True
     layers: list[int] | None = None  # blocks of the category loss; None = every cross-attention block
+    # beyond the paper: weight of the caption patch loss (inked patches name their sketch's caption categories;
+    # sketchseg.train.losses.patch_caption_loss); 0 = off
+    patch_weight: float = 0.0
+    patch_temperature: float = 0.05
 
 
 @dataclass

@@ -273,3 +273,41 @@ def test_gather_is_identity_without_process_group() -> None:
     assert gather_with_grad(x) is x
     ids = torch.tensor([1, 2])
     assert torch.equal(gather_tensor(ids), ids)
+
+
+def test_caption_patch_loss_on_a_hand_made_batch() -> None:
+    from sketchseg.train.losses import patch_caption_loss
+
+    # 2 sketches x 3 patches, 2-d embeddings; categories: 0 = (1, 0), 1 = (0, 1)
+    patches = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], [[0.0, 2.0], [5.0, 0.0], [3.0, 4.0]]],
+                           requires_grad=True)  # fmt: skip
+    text = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    member = torch.tensor([[True, False], [True, True]])  # sketch 0 holds category 0; sketch 1 both
+    ink = torch.tensor([[True, True, False], [True, False, False]])  # patch 2 of sketch 0 is blank, ...
+    loss, stats = patch_caption_loss(patches, text, member, ink, temperature=0.5, grad_scale=1.0)
+    # sketch 0: patch 0 cos (1, 0) -> -log softmax_0(2, 0); patch 1 cos (0, 1) -> -log softmax_0(0, 2)
+    # sketch 1: patch 0 holds both categories of its caption: -log(1) = 0
+    first, second = torch.tensor([2.0, 0.0]).log_softmax(0)[0], torch.tensor([0.0, 2.0]).log_softmax(0)[0]
+    expected = -(first + second) / 3
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert stats == {"loss": pytest.approx(expected.item(), rel=1e-6), "patches": 3.0}
+    loss.backward()
+    assert patches.grad[0, 1].abs().sum() > 0 and patches.grad[0, 2].abs().sum() == 0  # blank patches: no gradient
+    assert patches.grad[1].abs().sum() < 1e-6  # a patch whose caption names every candidate: nothing to learn
+    none = patch_caption_loss(patches, text, torch.zeros(2, 2, dtype=torch.bool), ink, grad_scale=1.0)[0]
+    assert none.item() == 0.0  # sketches without caption categories do not count
+
+
+def test_caption_patch_loss_joins_the_total_only_when_weighted() -> None:
+    from sketchseg.train.losses import LossConfig, total_loss
+
+    vst, cst = torch.randn(4, 8), torch.randn(4, 8)
+    ids = torch.arange(4)
+    patch = (torch.randn(4, 3, 8), torch.randn(2, 8), torch.ones(4, 2, dtype=torch.bool) & (torch.arange(2) == 0),
+             torch.ones(4, 3, dtype=torch.bool))  # fmt: skip
+    off, stats_off = total_loss(LossConfig(category_loss=False), vst=vst, cst=cst, group_ids=ids, patch=patch)
+    on, stats_on = total_loss(LossConfig(category_loss=False, patch_weight=0.5), vst=vst, cst=cst, group_ids=ids,
+                              patch=patch, grad_scale=1.0)  # fmt: skip
+    assert "patch/loss" not in stats_off and on.item() == pytest.approx(off.item() + 0.5 * stats_on["patch/loss"])
+    with pytest.raises(ConfigError, match="patch_weight"):
+        LossConfig(patch_weight=-1.0)

@@ -53,11 +53,18 @@ class LossConfig:
     distance: str = "euclidean"
     global_loss: bool = True
     category_loss: bool = True
+    patch_weight: float = 0.0  # weight of the caption patch loss (:func:`patch_caption_loss`); 0 = off (the paper)
+    patch_temperature: float = 0.05
 
     def __post_init__(self) -> None:
         check_distance(self.distance)
         if not math.isfinite(self.margin) or self.margin < 0:
             raise ConfigError(f"loss margin must be a finite number >= 0, got {self.margin}; the paper uses 0.3")
+        if not math.isfinite(self.patch_weight) or self.patch_weight < 0 or self.patch_temperature <= 0:
+            raise ConfigError(
+                f"train.loss.patch_weight={self.patch_weight} must be >= 0 and train.loss.patch_temperature="
+                f"{self.patch_temperature} > 0"
+            )
         if not (self.global_loss or self.category_loss):
             raise ConfigError("both global_loss and category_loss are false: nothing to train; enable at least one")
 
@@ -257,6 +264,40 @@ def category_loss(
     return scale_grad(total, _resolve_scale(grad_scale)), stats
 
 
+def patch_caption_loss(
+    patches: torch.Tensor,
+    text: torch.Tensor,
+    member: torch.Tensor,
+    ink: torch.Tensor,
+    temperature: float = 0.05,
+    grad_scale: float | None = None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The caption patch loss (an option beyond the paper, ``train.loss.patch_weight``): every patch that holds ink
+    should name one of its sketch's caption categories rather than another category of the batch.
+
+    patches: [B, K, D] patch embeddings (the path the segmenter reads); text: [U, D] the batch's categories (the union
+    of its captions' categories); member: bool [B, U], category u is in sketch b's caption; ink: bool [B, K], patch k
+    of sketch b holds ink. Per inked patch of a sketch with categories, ``-log sum_{u in caption} softmax_u(cos /
+    temperature)`` (multiple-instance: the caption says which categories the sketch holds, not where); the loss is
+    the mean over the inked patches of the GLOBAL batch, so that N processes x batch B give the gradients of one
+    process with batch N x B (counts all-reduced; gradient scaled as the triplet losses', see the module doc).
+    A sketch of one category gets every inked patch labelled: captions of single objects supervise like labels.
+    """
+    p = F.normalize(patches.float(), dim=-1)  # [B, K, D]
+    t = F.normalize(text.float(), dim=-1)  # [U, D]
+    logp = (p @ t.T / temperature).log_softmax(dim=-1)  # [B, K, U]
+    pos = logp.masked_fill(~member[:, None, :], float("-inf")).logsumexp(dim=-1)  # [B, K]
+    use = ink & member.any(dim=1, keepdim=True)  # [B, K]
+    local_sum = -(pos.masked_fill(~use, 0.0)).sum()
+    count = gather_tensor(use.sum().reshape(1).to(torch.float32)).sum()
+    total_sum = gather_tensor(local_sum.detach().reshape(1)).sum()
+    loss = local_sum / count.clamp_min(1.0)
+    return scale_grad(loss, _resolve_scale(grad_scale)), {
+        "loss": float(total_sum / count.clamp_min(1.0)),
+        "patches": float(count),
+    }
+
+
 def total_loss(
     cfg: LossConfig,
     vst: torch.Tensor | None = None,
@@ -266,11 +307,13 @@ def total_loss(
     cct: torch.Tensor | None = None,
     category_ids: torch.Tensor | None = None,
     grad_scale: float | None = None,
+    patch: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """L = L_global + L_category (SPEC §4), each term included when enabled in `cfg`.
+    """L = L_global + L_category (SPEC §4), each term included when enabled in `cfg`, plus ``patch_weight`` x the
+    caption patch loss when it is on (``patch``: the inputs of :func:`patch_caption_loss`).
 
     Inputs as in `holistic_loss` and `category_loss`; a disabled term's inputs may be None. Returns
-    (loss, stats) with "loss", "holistic/..." and "category/..." entries (floats, global-batch values).
+    (loss, stats) with "loss", "holistic/...", "category/..." and "patch/..." entries (floats, global-batch values).
     """
     terms: list[torch.Tensor] = []
     stats: dict[str, float] = {}
@@ -286,6 +329,14 @@ def total_loss(
         loss_c, stats_c = category_loss(vct, cct, category_ids, cfg.margin, cfg.distance, grad_scale)
         terms.append(loss_c)
         stats.update({f"category/{key}": value for key, value in stats_c.items()})
-    loss = terms[0] if len(terms) == 1 else terms[0] + terms[1]
+    if cfg.patch_weight > 0:
+        if patch is None:
+            raise ValueError("patch_weight > 0 but the patch embeddings, texts and masks were not given")
+        loss_p, stats_p = patch_caption_loss(*patch, temperature=cfg.patch_temperature, grad_scale=grad_scale)
+        terms.append(cfg.patch_weight * loss_p)
+        stats.update({f"patch/{key}": value for key, value in stats_p.items()})
+    loss = terms[0]
+    for term in terms[1:]:
+        loss = loss + term
     stats["loss"] = float(loss.item())
     return loss, stats

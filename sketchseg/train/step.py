@@ -6,7 +6,9 @@ For a batch of B sketches with up to ``max_categories`` categories each (N (samp
 2. per pair: the cosine map of the category over the sample's patches, bicubically upsampled, min-max normalised,
    thresholded with the learnable τ (straight-through), applied to the sketch's strokes -> masked sketch [N, 1, S, S];
 3. category level: ONE encoder pass over the N masked sketches returns the category tokens of every exit block;
-4. L = L_global + L_category with hard negatives mined over the global batch.
+4. L = L_global + L_category with hard negatives mined over the global batch;
+5. optionally (``train.loss.patch_weight`` > 0, beyond the paper) + the caption patch loss on the patch embeddings of
+   step 1 (:func:`~sketchseg.train.losses.patch_caption_loss`).
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from sketchseg.model.network import SketchSegModel
 from sketchseg.model.similarity import similarity_maps, upsample_maps
 from sketchseg.train.losses import LossConfig, stable_ids, total_loss
+
+INK_SHARE = 0.01  # a patch holds ink when at least this share of its pixels is ink (caption patch loss)
 
 
 @dataclass
@@ -44,6 +49,22 @@ class TwoLevelStep(nn.Module):
             from sketchseg.errors import ConfigError
 
             raise ConfigError(f"train.loss.layers {bad} are not exit blocks of the model {exits}")
+
+    def patch_inputs(
+        self, images: torch.Tensor, patches: torch.Tensor, categories: list[list[str]]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The caption patch loss's inputs (:func:`~sketchseg.train.losses.patch_caption_loss`): patches [B, K, D],
+        the batch's categories' CCT [U, D], which sketch holds which [B, U] and which patches hold ink [B, K]."""
+        model = self.model
+        union = sorted({name for names in categories for name in names})
+        if union:
+            text = model.encode_categories(union).to(patches.dtype)  # [U, D]
+        else:  # no category on this rank: one dummy row that no sketch holds
+            text = patches.new_ones(1, patches.shape[-1])
+        member = torch.tensor([[u in names for u in union] or [False] for names in categories], device=images.device)
+        patch = model.encoder.patch_size
+        ink = F.avg_pool2d(1.0 - images, patch).flatten(1) > INK_SHARE  # [B, K]
+        return patches, text, member, ink
 
     def forward(self, images: torch.Tensor, captions: list[str], categories: list[list[str]]):
         model = self.model
@@ -71,6 +92,7 @@ class TwoLevelStep(nn.Module):
                 vct = {b: feats.patches.new_zeros(0, dim) + anchor for b in self.layers}
                 cct = feats.patches.new_zeros(0, dim)
                 category_ids = torch.zeros(0, dtype=torch.long, device=device)
+        patch = self.patch_inputs(images, feats.patches, categories) if self.loss_cfg.patch_weight > 0 else None
         loss, stats = total_loss(
             self.loss_cfg,
             vst=feats.scene,
@@ -79,6 +101,7 @@ class TwoLevelStep(nn.Module):
             vct=vct,
             cct=cct,
             category_ids=category_ids,
+            patch=patch,
         )
         stats["tau"] = float(model.threshold.tau().detach())
         if weights is not None:

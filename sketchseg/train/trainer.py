@@ -283,6 +283,8 @@ def train(
         distance=tc.loss.distance,
         global_loss=tc.loss.global_loss,
         category_loss=tc.loss.category_loss,
+        patch_weight=tc.loss.patch_weight,
+        patch_temperature=tc.loss.patch_temperature,
     )
     layers = tuple(tc.loss.layers) if tc.loss.layers else None
     step_module = TwoLevelStep(model, loss_cfg, layers)
