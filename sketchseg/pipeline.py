@@ -35,6 +35,7 @@ stage has finished.
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime
 import hashlib
 import json
@@ -44,6 +45,8 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +57,7 @@ from sketchseg.io_utils import atomic_dir, file_sha256
 log = logging.getLogger(__name__)
 
 HELP = "run one stage of the DVC pipeline (synth, source, prepare, shards, foundation, train) from params.yaml"
-STAGES = ("synth", "source", "prepare", "shards", "foundation", "train")
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the folder that holds sketchseg/ and flows/
 SYNTH_DIR = Path("data/synth")  # the synthetic generator's dataset: the embedded default and the foundation's data
 SOURCE_DIR = Path("data/source")
 TIMINGS_DIR = Path("data/timings")  # per-stage timings and host facts, declared in dvc.yaml as uncached outputs
@@ -85,12 +88,12 @@ def dataset_root(source_dir: Path = SOURCE_DIR) -> Path:
     return source_dir
 
 
-def stage_synth(cfg: Config, synth_dir: Path = SYNTH_DIR) -> None:
+def stage_synth(cfg: Config, params: Path, overrides: list[str]) -> None:
     from sketchseg.data.synth import generate
 
     s = cfg.data.synth
     generate(
-        synth_dir,
+        SYNTH_DIR,
         participants=s.participants,
         per_participant=s.per_participant,
         seed=s.seed,
@@ -114,14 +117,15 @@ def _write_marker(source_dir: Path, record: dict[str, Any]) -> None:
         (tmp / "SOURCE.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
 
-def stage_source(cfg: Config, source_dir: Path = SOURCE_DIR, synth_dir: Path = SYNTH_DIR) -> None:
+def stage_source(cfg: Config, params: Path, overrides: list[str]) -> None:
+    source_dir = SOURCE_DIR
     if cfg.data.source == "synthetic":
-        if not (synth_dir / "all_classes.json").is_file():
-            raise DataError(f"{synth_dir}: no synthetic dataset; run the synth stage first (dvc repro synth)")
-        _write_marker(source_dir, {"source": "synthetic", "root": str(synth_dir)})
+        if not (SYNTH_DIR / "all_classes.json").is_file():
+            raise DataError(f"{SYNTH_DIR}: no synthetic dataset; run the synth stage first (dvc repro synth)")
+        _write_marker(source_dir, {"source": "synthetic", "root": str(SYNTH_DIR)})
         return
     if cfg.data.source == "friss":
-        stage_source_friss(cfg, source_dir)
+        convert_friss(cfg, source_dir)
         return
     root = Path(cfg.data.fscoco_root).resolve()
     if not root.is_dir():
@@ -135,7 +139,7 @@ def stage_source(cfg: Config, source_dir: Path = SOURCE_DIR, synth_dir: Path = S
     _write_marker(source_dir, {"source": "fscoco", "root": str(_named(root)), "fingerprint": fingerprint(root)})
 
 
-def stage_source_friss(cfg: Config, source_dir: Path = SOURCE_DIR) -> None:
+def convert_friss(cfg: Config, source_dir: Path = SOURCE_DIR) -> None:
     """Convert the FrISS / CBSC folders of ``data.friss_root`` (train, val) and ``data.friss_test_root`` (test) into
     the FSCOCO-Seg layout in ``source_dir`` (:func:`sketchseg.data.friss.convert`) and print what each rule removed."""
     from sketchseg.data.friss import SPLIT_FOLDERS, convert, split_folder
@@ -155,7 +159,7 @@ def stage_source_friss(cfg: Config, source_dir: Path = SOURCE_DIR) -> None:
     print("\n".join(report["summary"]))
 
 
-def stage_prepare(cfg: Config) -> None:
+def stage_prepare(cfg: Config, params: Path, overrides: list[str]) -> None:
     from sketchseg.data.prepare import prepare, summary
 
     out = Path(cfg.data.prepared)
@@ -163,22 +167,17 @@ def stage_prepare(cfg: Config) -> None:
     print(summary(checks, out))
 
 
-def stage_shards(cfg: Config) -> None:
-    from sketchseg.data.shards import run as shards_run
+def stage_shards(cfg: Config, params: Path, overrides: list[str]) -> None:
+    from sketchseg.data.shards import build_shards
 
-    args = argparse.Namespace(  # the `sketchseg data shards` command with the configured values
-        root=dataset_root(),
-        splits=Path(cfg.data.prepared) / "splits.json",
-        out=Path(cfg.data.shards),
-        samples_per_shard=cfg.data.samples_per_shard,
-        min_shards=cfg.data.min_shards,
-        max_categories=cfg.data.max_categories,
-        seed=cfg.data.synth.seed,
-    )
-    shards_run(args)
+    d = cfg.data
+    summary = build_shards(dataset_root(), d.shards, splits=Path(d.prepared) / "splits.json",
+                           samples_per_shard=d.samples_per_shard, min_shards=d.min_shards,
+                           max_categories=d.max_categories, seed=d.synth.seed)  # fmt: skip
+    print("\n".join([*summary, f"shards written to {d.shards}"]))
 
 
-def stage_foundation(cfg: Config, params: Path) -> dict[str, Any]:
+def stage_foundation(cfg: Config, params: Path, overrides: list[str]) -> dict[str, Any]:
     from sketchseg.foundation import build_foundation
 
     report = build_foundation(cfg, data_root=SYNTH_DIR, out=Path(cfg.foundation.out))
@@ -204,7 +203,7 @@ def train_work_dir(cfg: Config, foundation: Path | None) -> Path:
     return WORK_DIR / f"train-{key}"
 
 
-def stage_train(cfg: Config, params: Path, overrides: list[str] | None = None) -> dict[str, Any]:
+def stage_train(cfg: Config, params: Path, overrides: list[str]) -> dict[str, Any]:
     """The train-flow training in ``data/work/train-KEY`` (resumable), calibrating and evaluating in the run folder
     ``data/train-run`` (started afresh), and publishing that folder's ``train/`` and ``eval/`` as ``train.out`` and
     ``eval.out`` (the stage's outputs) when everything succeeded."""
@@ -224,16 +223,125 @@ def stage_train(cfg: Config, params: Path, overrides: list[str] | None = None) -
     return {}
 
 
+@dataclass(frozen=True)
+class Stage:
+    """One stage of dvc.yaml: what runs it, the folders it writes, and the modules whose code it runs (its code
+    dependencies in dvc.yaml must cover every file they import, :func:`code_files`; tests/test_dvc.py checks)."""
+
+    run: Callable[[Config, Path, list[str]], dict[str, Any] | None]
+    outputs: Callable[[Config], list[Path]]
+    code: tuple[str, ...]
+
+
+STAGES: dict[str, Stage] = {
+    "synth": Stage(stage_synth, lambda cfg: [SYNTH_DIR], ("sketchseg.data.synth",)),
+    "source": Stage(stage_source, lambda cfg: [SOURCE_DIR], ("sketchseg.data.friss", "sketchseg.data.fscoco")),
+    "prepare": Stage(stage_prepare, lambda cfg: [Path(cfg.data.prepared)], ("sketchseg.data.prepare",)),
+    "shards": Stage(stage_shards, lambda cfg: [Path(cfg.data.shards)], ("sketchseg.data.shards",)),
+    "foundation": Stage(stage_foundation, lambda cfg: [Path(cfg.foundation.out)], ("sketchseg.foundation",)),
+    "train": Stage(stage_train, lambda cfg: [Path(cfg.train.out), Path(cfg.eval.out)], ("flows.train_flow",)),
+}
+
+
 def stage_outputs(cfg: Config, stage: str) -> list[Path]:
     """The output folders of ``stage`` (as dvc.yaml declares them)."""
-    return {
-        "synth": [SYNTH_DIR],
-        "source": [SOURCE_DIR],
-        "prepare": [Path(cfg.data.prepared)],
-        "shards": [Path(cfg.data.shards)],
-        "foundation": [Path(cfg.foundation.out)],
-        "train": [Path(cfg.train.out), Path(cfg.eval.out)],
-    }[stage]
+    return STAGES[stage].outputs(cfg)
+
+
+def code_files(modules: tuple[str, ...], root: Path = PACKAGE_ROOT) -> list[str]:
+    """Every file of sketchseg and flows that ``modules`` import, directly or not, at the top of a module or inside
+    a function (what a stage may run), their packages' ``__init__.py`` included: paths relative to ``root``."""
+    found: dict[str, Path] = {}
+    todo = list(modules)
+    while todo:
+        name = todo.pop()
+        path = _module_file(root, name)
+        if path is None or name in found:
+            continue
+        found[name] = path
+        parts = name.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # importing a.b.c runs a and a.b first
+        todo += _imported(path, name if path.name == "__init__.py" else name.rpartition(".")[0])
+    return sorted(str(p.relative_to(root)) for p in found.values())
+
+
+def _module_file(root: Path, name: str) -> Path | None:
+    path = root.joinpath(*name.split("."))
+    for candidate in (path / "__init__.py", path.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported(path: Path, package: str) -> list[str]:
+    """The sketchseg / flows modules (and ``from m import x`` candidates ``m.x``) that ``path`` imports anywhere but
+    under ``if TYPE_CHECKING:`` (annotations only, never run)."""
+    out: list[str] = []
+    todo: list[ast.AST] = [ast.parse(path.read_text(encoding="utf-8"))]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            todo += node.orelse
+            continue
+        if isinstance(node, ast.Import):
+            out += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from the package, one level up per extra dot
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parent, base] if base else parent)
+            out += [base, *(f"{base}.{alias.name}" for alias in node.names)]
+        todo += ast.iter_child_nodes(node)
+    return [m for m in out if m.split(".")[0] in ("sketchseg", "flows")]
+
+
+def code_deps(stage: str, root: Path = PACKAGE_ROOT) -> list[str]:
+    """The code dependencies of ``stage`` as dvc.yaml lists them: :func:`code_files` of its modules and the command
+    that runs it (this module and the CLI, not what they import for other stages), with every folder all of whose
+    Python files are among them named as the folder."""
+    files = set(code_files(STAGES[stage].code, root)) | {"sketchseg/pipeline.py", "sketchseg/cli.py"}
+    deps = set(files)
+    for folder in sorted({str(Path(f).parent) for f in files}, key=lambda d: -d.count("/")):  # deepest first
+        inside = {str(p.relative_to(root)) for p in (root / folder).rglob("*.py") if "__pycache__" not in p.parts}
+        if inside <= files:
+            deps = {d for d in deps if not d.startswith(folder + "/")} | {folder}
+    return sorted(deps)
+
+
+CODE_MARK = "# code: python -m sketchseg.pipeline code-deps --write"  # the code deps of a stage follow this line
+
+
+def write_code_deps(dvc_yaml: Path = Path("dvc.yaml")) -> list[str]:
+    """Rewrite the code dependencies of every stage in ``dvc_yaml`` (the list items after each stage's
+    :data:`CODE_MARK` line) from :func:`code_deps`; returns the stages whose list changed."""
+    lines = dvc_yaml.read_text(encoding="utf-8").splitlines()
+    out: list[str] = []
+    stage: str | None = None
+    changed = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        out.append(line)
+        name = line.strip().rstrip(":")
+        if line.startswith("  ") and not line.startswith("   ") and name in STAGES:
+            stage = name
+        if line.strip() == CODE_MARK and stage is not None:
+            indent = line[: len(line) - len(line.lstrip())]
+            old = []
+            i += 1
+            while i < len(lines) and lines[i].startswith(f"{indent}- ") and lines[i].strip()[2:].startswith(
+                ("sketchseg", "flows")
+            ):
+                old.append(lines[i].strip()[2:])
+                i += 1
+            new = code_deps(stage)
+            out += [f"{indent}- {dep}" for dep in new]
+            if old != new:
+                changed.append(stage)
+            continue
+        i += 1
+    dvc_yaml.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return changed
 
 
 def clear_leftovers(outputs: list[Path]) -> None:
@@ -314,22 +422,15 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.params, args.set)
     clear_leftovers(stage_outputs(cfg, args.stage))
     started, t0 = time.time(), time.perf_counter()
-    details: dict[str, Any] | None = None
-    if args.stage == "synth":
-        stage_synth(cfg)
-    elif args.stage == "source":
-        stage_source(cfg)
-    elif args.stage == "prepare":
-        stage_prepare(cfg)
-    elif args.stage == "shards":
-        stage_shards(cfg)
-    elif args.stage == "foundation":
-        details = stage_foundation(cfg, args.params)
-    else:
-        details = stage_train(cfg, args.params, args.set)
+    details = STAGES[args.stage].run(cfg, args.params, list(args.set))
     write_timing(args.stage, started, time.perf_counter() - t0, details)
     return 0
 
 
-if __name__ == "__main__":  # `python -m sketchseg.pipeline`: the summary `make pipeline` prints
-    print(summary())
+if __name__ == "__main__":
+    # `python -m sketchseg.pipeline`: the summary `make pipeline` prints; `... code-deps --write`: dvc.yaml's code deps
+    if sys.argv[1:] == ["code-deps", "--write"]:
+        stages = write_code_deps()
+        print(f"dvc.yaml: code deps rewritten ({', '.join(stages) or 'no change'})")
+    else:
+        print(summary())

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from sketchseg.config import flatten
-from sketchseg.pipeline import fingerprint
+from sketchseg.pipeline import STAGES, code_deps, code_files, fingerprint
 from tests.conftest import REPO
 
 BIN = Path(sys.executable).parent
@@ -49,6 +49,36 @@ def fresh_clone(dst: Path, **data_overrides) -> Path:
     sh("git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A", cwd=dst)
     sh("git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init", cwd=dst)
     return dst
+
+
+def declared_code(dvc_yaml: Path = REPO / "dvc.yaml") -> dict[str, list[str]]:
+    """Each stage's code dependencies as dvc.yaml lists them."""
+    stages = yaml.safe_load(dvc_yaml.read_text())["stages"]
+    return {name: [d for d in spec["deps"] if d.startswith(("sketchseg", "flows"))] for name, spec in stages.items()}
+
+
+def test_stage_code_deps_are_what_the_stages_import() -> None:
+    declared = declared_code()
+    assert set(declared) == set(STAGES)
+    for stage in STAGES:
+        assert declared[stage] == code_deps(stage), (
+            f"dvc.yaml's code deps of stage {stage} differ from what it imports: run "
+            "`python -m sketchseg.pipeline code-deps --write` and commit dvc.yaml"
+        )
+    assert "sketchseg/model/encoder.py" in code_files(STAGES["foundation"].code)  # through the foundation's report
+    assert "sketchseg/train/trainer.py" not in code_files(STAGES["foundation"].code)
+
+
+def test_a_new_import_is_a_code_dep_the_yaml_lacks(tmp_path: Path) -> None:
+    for folder in ("sketchseg", "flows"):
+        shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    train = tmp_path / "sketchseg/foundation/train.py"
+    train.write_text(train.read_text() + "\n\ndef _late() -> None:\n    from sketchseg.serve import app  # noqa\n")
+    derived = code_deps("foundation", root=tmp_path)
+    assert "sketchseg/serve/app.py" in derived or "sketchseg/serve" in derived
+    covered = declared_code()["foundation"]
+    missing = [d for d in derived if not any(d == c or d.startswith(c + "/") for c in covered)]
+    assert "sketchseg/serve/app.py" in missing  # the check in test_stage_code_deps_are_what_the_stages_import fails
 
 
 def ran(output: str) -> set[str]:
@@ -133,6 +163,13 @@ def test_end_to_end_repro_on_tiny_parameters(tmp_path: Path) -> None:
     assert not (repo / "data/work").exists() and not (repo / "data/train-run").exists()  # the stage's work folders
     second = sh("dvc", "repro", cwd=repo, env=env)
     assert "Running stage" not in second.stdout, second.stdout
+    # a change to a module the foundation runs (the encoder, through its zero-shot report) is a changed dependency
+    encoder = repo / "sketchseg/model/encoder.py"
+    original = encoder.read_text()
+    encoder.write_text(original + "\n# touched\n")
+    status = sh("dvc", "status", "--json", cwd=repo, env=env).stdout
+    assert {"foundation", "train"} <= set(json.loads(status)) and "synth" not in json.loads(status), status
+    encoder.write_text(original)
     shown = json.loads(sh("dvc", "metrics", "show", "--json", cwd=repo, env=env).stdout)
     (row,) = shown[""]["data"].values()  # one metrics file: one row of `dvc metrics show`
     models = ("chance", "majority", "clip", "clip_surgery", "optimal", "last")

@@ -43,7 +43,7 @@ import numpy as np
 from PIL import Image
 
 from sketchseg.data.records import SPLITS, SketchRecord
-from sketchseg.errors import ConfigError, DataError, InputError
+from sketchseg.errors import DataError, InputError
 from sketchseg.io_utils import atomic_dir
 
 if TYPE_CHECKING:
@@ -543,44 +543,48 @@ def _select(records: list[SketchRecord], wanted: list[str], split: str, splits_f
     return chosen
 
 
-def run(args: argparse.Namespace) -> int:
+def build_shards(
+    root: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    splits: str | os.PathLike[str] | None = None,
+    samples_per_shard: int = 500,
+    min_shards: int = 2,
+    max_categories: int = 3,
+    seed: int = 0,
+) -> list[str]:
+    """Write the shards of every split of the FSCOCO-Seg folder ``root`` into ``out`` (atomically), keeping the
+    sketches that ``splits`` (a prepare stage's splits.json) lists; returns one summary line per split."""
     from sketchseg.data.captions import dataset_parser
+    from sketchseg.data.fscoco import dataset_classes, read_split
     from sketchseg.data.splits import read_splits
 
-    try:
-        from sketchseg.data.fscoco import dataset_classes, read_split
-    except ModuleNotFoundError as exc:
-        if exc.name != "sketchseg.data.fscoco":
-            raise
-        raise ConfigError("the dataset reader sketchseg.data.fscoco is not installed; update sketchseg") from None
-
-    if args.samples_per_shard < 1 or args.min_shards < 1 or args.max_categories < 0:
+    if samples_per_shard < 1 or min_shards < 1 or max_categories < 0:
         raise InputError("--samples-per-shard and --min-shards must be >= 1 and --max-categories >= 0")
-    max_categories = args.max_categories or None
-    out = Path(args.out)
+    out = Path(out)
     _check_out_dir(out)
-    wanted = read_splits(args.splits) if args.splits is not None else None
+    wanted = read_splits(splits) if splits is not None else None
     # with a splits file (written by `data prepare`, which may have skipped bad sketches), unlisted bad
     # sketches are skipped and a listed one that cannot be read is reported as missing
     on_error = "raise" if wanted is None else "skip"
-    parser = dataset_parser(dataset_classes(args.root))  # the release's own class names known first (SPEC §5)
+    parser = dataset_parser(dataset_classes(root))  # the release's own class names known first (SPEC §5)
     summary = []
     with atomic_dir(out) as tmp:
         for split in SPLITS:
-            records = read_split(Path(args.root), split, on_error=on_error)
+            records = read_split(Path(root), split, on_error=on_error)
             if wanted is not None:
-                records = _select(records, wanted[split], split, args.splits)
-            index = write_shards(
-                records,
-                tmp,
-                split=split,
-                min_shards=args.min_shards,
-                samples_per_shard=args.samples_per_shard,
-                max_categories=max_categories,
-                seed=args.seed,
-                parser=parser,
-            )
+                records = _select(records, wanted[split], split, Path(splits))
+            index = write_shards(records, tmp, split=split, min_shards=min_shards,
+                                 samples_per_shard=samples_per_shard, max_categories=max_categories or None,
+                                 seed=seed, parser=parser)  # fmt: skip
             summary.append(f"{split}: {index['num_samples']} samples in {len(index['shards'])} shards")
+    return summary
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    summary = build_shards(args.root, out, splits=args.splits, samples_per_shard=args.samples_per_shard,
+                           min_shards=args.min_shards, max_categories=args.max_categories, seed=args.seed)  # fmt: skip
     for line in summary:
         print(line)
     print(f"shards written to {out}")

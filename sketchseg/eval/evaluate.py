@@ -15,13 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-from sketchseg.data.friss import RealSet
 from sketchseg.data.records import SketchRecord
 from sketchseg.data.strokes import CANVAS, RASTER, StrokeRaster, split_strokes
 from sketchseg.data.vector import VectorSketch
@@ -33,6 +32,9 @@ from sketchseg.eval.plots import OverlayItem, overlay_item
 from sketchseg.model.network import SketchSegModel
 from sketchseg.model.similarity import minmax_normalise, upsample_maps
 from sketchseg.model.stroke_labels import stroke_label_map
+
+if TYPE_CHECKING:
+    from sketchseg.data.friss import RealSet
 
 
 @dataclass
