@@ -10,9 +10,14 @@ On the test split, scored by the evaluation protocol (test mIoU / Acc@P, %):
   test participants' styles), and every row is then scored on the first half only;
 - ``ours_optimal``: the trained model of ``--train-dir`` when it exists.
 
+With ``--real FRISS CBSC`` (folders of people's sketches laid out as FrISS and CBSC) the probes are fitted to the
+stroke labels of FrISS train and every row is scored on FrISS val and CBSC test instead, restricted to the
+foundation's 24 words (``people_to_synthetic``), with the model parameters of params.yaml (``patch_shifts``,
+``labels``): what any fine-tuning of each mode could reach on people's sketches.
+
 Usage: python bench/headroom.py [--params params.yaml] [--foundation data/foundation] [--shards data/shards]
        [--source data/source] [--probe-scenes 1500] [--train-dir data/train] [--modes ln+vpt full] [--epochs 10]
-       [--test-max 0] [--probe-test-half] [--threads 2]
+       [--test-max 0] [--probe-test-half] [--threads 2] [--real FRISS CBSC]
 """
 
 from __future__ import annotations
@@ -55,7 +60,11 @@ def main() -> None:
     ap.add_argument("--test-max", type=int, default=0, help="test sketches scored (0 = all)")
     ap.add_argument("--probe-test-half", action="store_true", help="fit probes on val + half of test too")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--real", nargs=2, metavar=("FRISS", "CBSC"), help="fit on FrISS train, score FrISS val, CBSC test")
     args = ap.parse_args()
+    if args.real:
+        real_headroom(args)
+        return
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)  # the prompts are initialised at random
     cfg = load_config(args.params)
@@ -98,6 +107,45 @@ def main() -> None:
     if optimal.is_file():
         out["ours_optimal"] = headline(evaluate_model(load_model(optimal), test, sweep=False).summary)
     out["target_miou"] = round(out["clip_surgery"]["miou"] + 15.0, 2)
+    out["seconds"] = round(time.time() - start, 1)
+    print(json.dumps(out, indent=2))
+
+
+def real_headroom(args: argparse.Namespace) -> None:
+    """``--real``: probes fitted to FrISS train's stroke labels, every row scored on FrISS val and CBSC test."""
+    from sketchseg.data.friss import read_set
+    from sketchseg.eval.evaluate import samples_from_set
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    cfg = load_config(args.params)
+    words = {"class_map": "people_to_synthetic", "vocabulary": "synthetic"}
+    friss = read_set({"train": args.real[0], "val": args.real[0]}, **words)
+    cbsc = read_set({"test": args.real[1]}, **words)
+    fit_on = samples_from_set(friss, "train")
+    sets = {"friss_val": samples_from_set(friss, "val"), "cbsc_test": samples_from_set(cbsc, "test")}
+    start = time.time()
+    surgery = baseline_model("clip_surgery", args.foundation, cfg)
+    out: dict = {
+        "foundation": args.foundation,
+        "probe_fit": "FrISS train stroke labels",
+        "probe_sketches": len(fit_on),
+        "patch_shifts": cfg.model.patch_shifts,
+        "labels": cfg.model.labels,
+        "grid": list(surgery.encoder.grid),
+    }
+    for name, samples in sets.items():
+        out[name] = {"sketches": len(samples), "grid_oracle": headline(grid_oracle(samples, surgery.encoder.grid,
+                                                                                  cfg.model.upsample)),
+                     "clip_surgery": headline(evaluate_model(surgery, samples, sweep=False).summary)}  # fmt: skip
+    for mode in args.modes:
+        model_cfg = dataclasses.replace(model_config_for(cfg, args.foundation), finetune=mode, prompt_dropout=0.0)
+        model = SketchSegModel(model_cfg)
+        probe = ProbeConfig(epochs=args.epochs, lr=PROBE_LR.get(mode, 1e-3))
+        losses = fit_label_probe(model, fit_on, probe, progress=True)
+        for name, samples in sets.items():
+            out[name][f"probe_{mode}"] = headline(evaluate_model(model, samples, sweep=False).summary)
+        out[f"probe_{mode}_loss"] = [round(losses[0], 4), round(losses[-1], 4)]
     out["seconds"] = round(time.time() - start, 1)
     print(json.dumps(out, indent=2))
 
