@@ -99,3 +99,27 @@ def test_labels_by_strokes() -> None:
     assert labels[[0, 1, 2]].tolist() == [1, 1, 1]  # stroke 0's label on its own pixels
     assert labels[[3, 7, 11]].tolist() == [0, 0, 0]  # the shared pixel: the last-drawn stroke's
     assert labels[5] == 0  # a pixel of no stroke: its own argmax
+
+
+def test_segmenter_labels_vector_input_by_strokes_as_the_evaluation_does() -> None:
+    from sketchseg.data.vector import from_points
+    from sketchseg.model.segmenter import Segmenter
+
+    torch.manual_seed(0)
+    model = tiny_model(labels="stroke", patch_shifts=2)
+    strokes = [[[20, 20], [200, 40], [240, 200]], [[30, 300], [300, 320]], [[100, 100], [110, 400]], [[400, 50]]]
+    vector = from_points(strokes, width=512, height=512)
+    seg = Segmenter(model).segment(vector, categories=["tree", "house", "car"])
+    raster = seg.vector.raster
+    expected = stroke_argmax(seg.similarity, raster)
+    assert [s.index for s in seg.stroke_labels] == expected.tolist()
+    np.testing.assert_array_equal(seg.labels.astype(np.int64), stroke_label_map(seg.similarity, raster) * seg.strokes
+                                  + -1 * ~seg.strokes)  # fmt: skip
+    own = seg.similarity.argmax(axis=0).reshape(-1)
+    for label, pixels in zip(seg.stroke_labels, raster.pixels, strict=True):
+        assert label.confidence == pytest.approx(float(np.mean(own[pixels] == label.index)))
+    owner = raster.owner_map().reshape(-1)
+    for i, pixels in enumerate(raster.pixels):  # the pixels a stroke owns (on top) all carry its label
+        assert set(seg.labels.reshape(-1)[pixels[owner[pixels] == i]].tolist()) <= {expected[i]}
+    pixelwise = Segmenter(tiny_model(patch_shifts=2)).segment(vector, categories=["tree", "house", "car"])
+    np.testing.assert_allclose(pixelwise.similarity, seg.similarity)  # same maps, labelled pixel by pixel

@@ -20,7 +20,7 @@ from sketchseg.model.image import Sketch, load_input, sketch_from_array, sketch_
 from sketchseg.model.network import SketchSegModel
 from sketchseg.model.recipe import InferenceRecipe, get_recipe
 from sketchseg.model.similarity import upsample_maps
-from sketchseg.model.stroke_labels import StrokeLabel, vote_stroke_labels
+from sketchseg.model.stroke_labels import StrokeLabel, stroke_argmax, stroke_labels, vote_stroke_labels
 
 BACKGROUND = -1  # label of non-stroke pixels in Segmentation.labels
 UNLABELLED = -2  # label of stroke pixels the recipe's threshold left without a category (recipe authors)
@@ -41,8 +41,9 @@ class Segmentation:
     exceeds ``threshold``; at or above it for ``authors``), or None without a threshold.
     ``shares``: category -> fraction of stroke pixels labelled with it; ``unlabelled``: the fraction left unlabelled.
     ``stroke_labels`` (vector input, None for an image): one :class:`StrokeLabel` per input stroke in input order,
-    the majority category of its pixels (:mod:`sketchseg.model.stroke_labels`); ``vector``: the strokes and their
-    pixel sets on the 512x512 raster the labels refer to.
+    the majority category of its pixels, or with ``model.labels: stroke`` the argmax of its mean map, which all its
+    pixels then take (:mod:`sketchseg.model.stroke_labels`); ``vector``: the strokes and their pixel sets on the
+    512x512 raster the labels refer to.
     ``work_size``: ``(h, w)`` of ``similarity`` when the maps were computed at a working resolution below the sketch's
     (a Segmenter with ``work_pixels``, a large sketch; every stroke pixel then took its working pixel's label and
     mask), None when they are at the sketch's resolution.
@@ -147,10 +148,12 @@ def check_threshold(threshold: float | None) -> None:
 
 
 def with_stroke_labels(seg: Segmentation, sketch: Sketch) -> Segmentation:
-    """Attach per-stroke labels (majority of each stroke's pixels) when ``sketch`` came from vector strokes."""
+    """Attach per-stroke labels when ``sketch`` came from vector strokes: the majority of each stroke's pixels,
+    unless they were labelled by strokes already (``model.labels: stroke``)."""
     if sketch.vector is not None:
         seg.vector = sketch.vector
-        seg.stroke_labels = vote_stroke_labels(seg.labels, sketch.vector.raster, seg.categories)
+        if seg.stroke_labels is None:
+            seg.stroke_labels = vote_stroke_labels(seg.labels, sketch.vector.raster, seg.categories)
     return seg
 
 
@@ -329,6 +332,14 @@ class Segmenter:
         ink = torch.from_numpy(np.flatnonzero(sketch.strokes))  # [N]
         on_ink = sim.reshape(len(vocab.names), h * w)[:, ink]  # [C, N]
         ink_labels = on_ink.argmax(dim=0).to(torch.int16)  # [N]
+        strokes = None
+        if self.by_strokes(sketch):  # model.labels: stroke: a stroke's pixels take the argmax of its mean map
+            raster = sketch.vector.raster
+            strokes = stroke_argmax(sim.numpy(), raster)  # [S]
+            pixel_labels = np.full(h * w, BACKGROUND, dtype=np.int64)
+            pixel_labels[ink.numpy()] = ink_labels.numpy()  # each pixel's own argmax: the labels' confidence
+            owner = raster.owner_map().reshape(-1)[ink.numpy()]  # [N] the stroke on top at each ink pixel
+            ink_labels = torch.from_numpy(strokes[owner]).to(torch.int16)
         labels = torch.full((h * w,), BACKGROUND, dtype=torch.int16)
         labels[ink] = ink_labels
         masks = None
@@ -340,7 +351,14 @@ class Segmenter:
             keep = torch.zeros(h * w, dtype=torch.bool)
             keep[ink] = True
             masks = (masks & keep).reshape(len(vocab.names), h, w).numpy()
-        return self._result(sketch, vocab, threshold, labels.reshape(h, w).numpy(), ink_labels.numpy(), sim, masks)
+        seg = self._result(sketch, vocab, threshold, labels.reshape(h, w).numpy(), ink_labels.numpy(), sim, masks)
+        if strokes is not None:
+            seg.stroke_labels = stroke_labels(strokes, pixel_labels.reshape(h, w), sketch.vector.raster, vocab.names)
+        return seg
+
+    def by_strokes(self, sketch: Sketch) -> bool:
+        """Whether ``sketch`` is labelled by strokes: vector input, ``model.labels: stroke``, sketchseg's recipe."""
+        return sketch.vector is not None and self.model.cfg.labels == "stroke" and self.recipe.name == "sketchseg"
 
     def _result(
         self,

@@ -4,9 +4,12 @@
 Each stroke votes over its full pixel set (pixels it shares with other strokes included); "no category" (pixels a
 recipe's threshold left unlabelled, or off-ink pixels) is a candidate too. Ties go to the lowest category index, and
 "no category" loses every tie (it comes after all categories), as in :func:`sketchseg.eval.metrics.evaluate_sketch`.
-``confidence`` is the share of the stroke's pixels that voted for the winner. A stroke without any pixel in the
-raster (e.g. entirely outside a clipped canvas) gets ``label=None``, ``index=NO_PIXELS`` (-1), ``confidence=0``; a
-stroke whose majority is "no category" gets ``label=None``, ``index=NO_CATEGORY`` (-2) and that majority's share.
+``confidence`` is the share of the stroke's pixels that voted for the winner. With ``model.labels: stroke`` a stroke
+is labelled as a whole instead (:func:`stroke_argmax`: the argmax of the maps averaged over its pixels), and its
+``confidence`` is the share of its pixels whose own argmax agrees (:func:`stroke_labels`). A stroke without any pixel
+in the raster (e.g. entirely outside a clipped canvas) gets ``label=None``, ``index=NO_PIXELS`` (-1),
+``confidence=0``; a stroke whose majority is "no category" gets ``label=None``, ``index=NO_CATEGORY`` (-2) and that
+majority's share.
 """
 
 from __future__ import annotations
@@ -91,3 +94,19 @@ def stroke_label_map(sim: np.ndarray, raster: StrokeRaster) -> np.ndarray:
     on = owner >= 0
     flat[on] = strokes[owner[on]]
     return labels
+
+
+def stroke_labels(
+    strokes: np.ndarray, pixel_labels: np.ndarray, raster: StrokeRaster, categories: Sequence[str]
+) -> list[StrokeLabel]:
+    """:class:`StrokeLabel` of strokes labelled as wholes (``strokes``: [S] category indices, :func:`stroke_argmax`):
+    ``confidence`` is the share of the stroke's pixels whose own label in ``pixel_labels`` ([size, size], each pixel's
+    argmax) agrees."""
+    out = []
+    for k, pixels in zip(strokes.tolist(), raster.pixels, strict=True):
+        if pixels.size == 0:
+            out.append(StrokeLabel(label=None, index=NO_PIXELS, confidence=0.0, pixels=0))
+            continue
+        agree = float(np.mean(pixel_labels.reshape(-1)[pixels] == k))
+        out.append(StrokeLabel(label=categories[k], index=int(k), confidence=agree, pixels=int(pixels.size)))
+    return out

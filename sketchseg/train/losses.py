@@ -65,8 +65,10 @@ class LossConfig:
                 f"train.loss.patch_weight={self.patch_weight} must be >= 0 and train.loss.patch_temperature="
                 f"{self.patch_temperature} > 0"
             )
-        if not (self.global_loss or self.category_loss):
-            raise ConfigError("both global_loss and category_loss are false: nothing to train; enable at least one")
+        if not (self.global_loss or self.category_loss or self.patch_weight > 0):
+            raise ConfigError(
+                "global_loss and category_loss are false and patch_weight is 0: nothing to train; enable at least one"
+            )
 
 
 def check_distance(name: str) -> str:
