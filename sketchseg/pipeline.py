@@ -362,10 +362,13 @@ def clear_leftovers(outputs: list[Path]) -> None:
 
 def host_facts() -> dict[str, Any]:
     """What a stage's time depends on besides its parameters."""
-    facts: dict[str, Any] = {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version()}
+    from sketchseg.provenance import cpu_model, provenance
+
+    facts: dict[str, Any] = {"host": platform.node(), "cpus": os.cpu_count(), "cpu": cpu_model(),
+                             "python": platform.python_version()}  # fmt: skip
     torch = sys.modules.get("torch")
     if torch is not None:
-        facts.update(torch=torch.__version__, threads=torch.get_num_threads(), cuda=torch.cuda.is_available())
+        facts.update(**provenance(), cuda=torch.cuda.is_available())
     return facts
 
 

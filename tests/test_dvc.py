@@ -152,7 +152,11 @@ def test_end_to_end_repro_on_tiny_parameters(tmp_path: Path) -> None:
     assert "Running stage 'train'" in first.stdout and "Running stage 'foundation'" in first.stdout
     metrics = json.loads((repo / "data/eval/metrics.json").read_text())
     assert set(metrics["test"]) == {"chance", "majority", "clip", "clip_surgery", "optimal", "last"}
-    figures = json.loads((repo / "data/eval/report.json").read_text())["figures"]
+    report = json.loads((repo / "data/eval/report.json").read_text())
+    figures = report["figures"]
+    assert set(report["provenance"]) == {"torch", "cpu_capability", "threads"}  # what the floats depend on
+    foundation = json.loads((repo / "data/foundation/foundation.json").read_text())
+    assert foundation["provenance"]["threads"] == 2 and report["provenance"]["threads"] == 1  # train.threads: 1
     assert set(figures["grounding"]) == {"clip_surgery", "optimal", "last"}
     assert set(figures["grounding"]["optimal"]) == {"pairs", "own", "predicted", "whole", "other"}
     assert "another category's strokes" in (repo / "data/eval/table.md").read_text()

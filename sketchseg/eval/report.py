@@ -51,6 +51,7 @@ from sketchseg.io_utils import atomic_file
 from sketchseg.model.checkpoint import load_model, save_checkpoint
 from sketchseg.model.config import BackboneConfig
 from sketchseg.model.network import SketchSegModel
+from sketchseg.provenance import provenance
 
 log = logging.getLogger(__name__)
 
@@ -239,6 +240,7 @@ def run_report(
     write_metrics_json(out / "metrics.json", compared_metrics(figures))
     report = {
         "figures": figures,
+        "provenance": provenance(),
         "evaluated_on": {
             split: evaluated_on(
                 samples, split_sketches=read_index(shards, split).get("num_samples"), max_sketches=ec.max_sketches

@@ -19,6 +19,7 @@ import torch
 from sketchseg.config import Config
 from sketchseg.io_utils import atomic_dir
 from sketchseg.model.backbone import load_backbone
+from sketchseg.provenance import provenance
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ def build_foundation(cfg: Config, *, data_root: Path, out: Path, progress: bool 
     backbone = load_backbone(fc.backbone)
     model_cfg = clip_config(fc.backbone, backbone.clip)
     activation = "QuickGELU" if model_cfg.get("quick_gelu") else "GELU"
-    report: dict = {"mode": fc.mode, "backbone": fc.backbone.name, "weights": backbone.weights}
+    report: dict = {"mode": fc.mode, "backbone": fc.backbone.name, "weights": backbone.weights,
+                    "provenance": provenance()}  # fmt: skip
     report["activation"] = activation
     if fc.mode == "train":
         from sketchseg.foundation.data import load_contrastive_data

@@ -27,6 +27,7 @@ from sketchseg.model.backbone import (
 )
 from sketchseg.model.config import BackboneConfig, ModelConfig
 from sketchseg.model.network import SketchSegModel
+from sketchseg.provenance import provenance
 
 FORMAT = "sketchseg-checkpoint"
 VERSION = 1
@@ -72,6 +73,7 @@ def save_checkpoint(model: SketchSegModel, path: str | Path, meta: dict | None =
         "activation": "QuickGELU" if uses_quick_gelu(model.clip) else "GELU",
         "tau": float(model.threshold.tau().detach()),
         "meta": meta or {},
+        "provenance": provenance(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
