@@ -17,9 +17,11 @@ import argparse
 import json
 import sys
 
+DESCRIPTION = "Run the Prefect train-flow once in this process, or serve it as the deployment train-flow/NAME."
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m flows", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m flows", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = sub.add_parser("serve", help="serve the deployment train-flow/NAME until interrupted")
     serve.add_argument("--name", default="default", help="deployment name (default: default)")

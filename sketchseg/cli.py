@@ -15,6 +15,11 @@ import logging
 import os
 import sys
 
+DESCRIPTION = (
+    "Open-vocabulary segmentation of freehand scene sketches: segment sketches into the categories you name, and "
+    "prepare data, train, evaluate and serve the model."
+)
+
 # command path -> module implementing it
 COMMANDS: dict[tuple[str, ...], str] = {
     ("segment",): "sketchseg.segment_cli",
@@ -40,7 +45,7 @@ _OFFLINE_DEFAULTS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sketchseg", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="sketchseg", description=DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     top = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction] = {}
