@@ -13,15 +13,16 @@ them to be replaced by copies of the run's results at the end.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+
+from sketchseg.cli import CommandParser
 
 DESCRIPTION = "Run the Prefect train-flow once in this process, or serve it as the deployment train-flow/NAME."
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m flows", description=DESCRIPTION)
+def build_parser() -> CommandParser:
+    parser = CommandParser(prog="python -m flows", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = sub.add_parser("serve", help="serve the deployment train-flow/NAME until interrupted")
     serve.add_argument("--name", default="default", help="deployment name (default: default)")

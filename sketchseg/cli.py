@@ -4,16 +4,21 @@
     add_arguments(parser: argparse.ArgumentParser) -> None
     run(args: argparse.Namespace) -> int
 
-User-facing failures (:class:`sketchseg.errors.SketchsegError`) print one line and exit with 2.
+User-facing failures (:class:`sketchseg.errors.SketchsegError`) print one line and exit with 2; so do unknown
+options and commands (:class:`CommandParser`: the closest valid one is suggested, with the sub-command's usage).
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
 import os
+import re
 import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 DESCRIPTION = (
     "Open-vocabulary segmentation of freehand scene sketches: segment sketches into the categories you name, and "
@@ -42,10 +47,120 @@ _OFFLINE_DEFAULTS = {
     "DO_NOT_TRACK": "1",
     "HF_HUB_OFFLINE": "1",
 }
+_NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sketchseg", description=DESCRIPTION)
+class _Probe(Exception):
+    """Raised instead of exiting while a parser only looks for the arguments it does not know."""
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An ArgumentParser whose unknown options and commands are errors naming the closest valid option or command
+    of the sub-command they were given to (difflib), printed with that sub-command's usage (exit code 2).
+
+    An unknown option is reported before a missing required one (a misspelt ``--categries`` is the unknown option,
+    not a missing ``--categories``); ``parse_known_args`` therefore leaves no argument unknown."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._commands: argparse._SubParsersAction | None = None
+        self._argv: list[str] | None = None  # what a parser without sub-commands is parsing, for error()
+        self._probing = False
+
+    def add_subparsers(self, **kwargs: Any) -> argparse._SubParsersAction:
+        self._commands = super().add_subparsers(**kwargs)
+        return self._commands
+
+    def parse_known_args(
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        args = sys.argv[1:] if args is None else list(args)
+        if self._probing:
+            return super().parse_known_args(args, namespace)
+        if self._commands is not None:
+            self._check_command(args)
+        else:
+            self._argv = args
+        try:
+            namespace, extras = super().parse_known_args(args, namespace)
+        finally:
+            self._argv = None
+        if extras:
+            self.error(self._unrecognized(extras))
+        return namespace, extras
+
+    def error(self, message: str) -> NoReturn:
+        if self._probing:
+            raise _Probe(message)
+        if self._argv is not None:  # e.g. a required option missing: a misspelling of it is the better answer
+            extras = self._unknown(self._argv)
+            if extras:
+                message = self._unrecognized(extras)
+        super().error(message)
+
+    def _unknown(self, args: list[str]) -> list[str]:
+        """The arguments of ``args`` this parser does not know, as it parses them with every argument optional
+        (empty when that parse fails on something else)."""
+        actions = [(a, a.required) for a in self._actions]
+        groups = [(g, g.required) for g in self._mutually_exclusive_groups]
+        self._probing = True
+        try:
+            for a, _ in actions:
+                a.required = False
+            for g, _ in groups:
+                g.required = False
+            return super().parse_known_args(args, argparse.Namespace())[1]
+        except _Probe:
+            return []
+        finally:
+            self._probing = False
+            for a, required in actions:
+                a.required = required
+            for g, required in groups:
+                g.required = required
+
+    def _unrecognized(self, extras: list[str]) -> str:
+        """The error line for arguments this parser does not know: the first option-like one with the closest
+        valid option, else the first one."""
+        options = [a for a in extras if a[:1] in self.prefix_chars and len(a) > 1 and not _NEGATIVE_NUMBER.match(a)]
+        if not options:
+            return f"unrecognized argument {extras[0]}; see {self.prog} --help"
+        name = options[0].split("=", 1)[0]
+        known = [s for a in self._actions for s in a.option_strings]
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"see {self.prog} --help"
+        return f"unrecognized argument {name}; {hint}"
+
+    def _check_command(self, args: list[str]) -> None:
+        """Exit naming the closest valid one when an option before the command word of ``args`` is unknown, or the
+        command word names none of this parser's commands."""
+        assert self._commands is not None
+        known = [s for a in self._actions for s in a.option_strings]
+        takes_value = {s for a in self._actions if a.nargs != 0 for s in a.option_strings}
+        word, rest = None, iter(args)
+        for arg in rest:
+            if arg == "--":
+                word = next(rest, None)
+                break
+            if arg[:1] in self.prefix_chars and len(arg) > 1:
+                name = arg.split("=", 1)[0]
+                if name.startswith("--") and not any(k.startswith(name) for k in known):  # before the command
+                    self.error(self._unrecognized([arg]))
+                if arg in takes_value:
+                    next(rest, None)
+                continue
+            word = arg
+            break
+        choices = list(self._commands.choices)
+        if word is None or word in choices:
+            return
+        close = difflib.get_close_matches(word, choices, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"choose from {', '.join(choices)}"
+        self.error(f"unknown command {word}; {hint}")
+
+
+def build_parser() -> CommandParser:
+    parser = CommandParser(prog="sketchseg", description=DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     top = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction] = {}
@@ -60,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         for depth, word in enumerate(path[:-1]):
             key = " ".join(path[: depth + 1])
             if key not in groups:
-                group = subparsers.add_parser(word, help=f"{word} commands")
+                group = subparsers.add_parser(word, help=f"{word} commands", description=f"{word} commands")
                 groups[key] = group.add_subparsers(dest=f"{word}_command", required=True, metavar="COMMAND")
             subparsers = groups[key]
         sub = subparsers.add_parser(path[-1], help=module.HELP, description=module.HELP)
