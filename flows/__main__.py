@@ -5,6 +5,9 @@ Either writes into its own run folder (``outputs/runs/<UTC time>-<flow run name>
 ``run_dir``) and leaves ``train.out`` and ``eval.out`` as they are unless ``--publish`` (``publish=true``) asks for
 them to be replaced by copies of the run's results at the end.
 
+A user error (a misspelt parameter, a missing file, ...) ends it with one line, ``error: ...``, and exit code 2, as
+`sketchseg` does; any other exception keeps its traceback.
+
     prefect server start --host 127.0.0.1 --port 4200
     PREFECT_API_URL=http://127.0.0.1:4200/api python -m flows serve
     PREFECT_API_URL=http://127.0.0.1:4200/api prefect deployment run 'train-flow/default' --watch \\
@@ -13,10 +16,12 @@ them to be replaced by copies of the run's results at the end.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from pathlib import Path
 
-from sketchseg.cli import CommandParser
+from sketchseg.cli import CommandParser, one_line_user_errors
 
 DESCRIPTION = "Run the Prefect train-flow once in this process, or serve it as the deployment train-flow/NAME."
 
@@ -44,15 +49,37 @@ def build_parser() -> CommandParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def check_run(args: argparse.Namespace) -> None:
+    """Raise the user errors that ``train_flow`` would raise as it starts (parameters, --resume without a run folder,
+    run folder, foundation folder), before Prefect starts."""
+    from flows.train_flow import check_run_dir
+    from sketchseg.config import load_config
+    from sketchseg.errors import ConfigError
+    from sketchseg.train.trainer import model_config_for
+
+    cfg = load_config(args.params, args.set)
+    if args.resume and not args.run_dir:
+        raise ConfigError(
+            "--resume continues an earlier run's training: give that run's folder with --run-dir (its log names it: "
+            "'run folder: outputs/runs/NAME')"
+        )
+    if args.run_dir:
+        check_run_dir(Path(args.run_dir), Path(cfg.train.out), Path(cfg.eval.out))
+    if args.foundation:
+        model_config_for(cfg, args.foundation)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve the deployment, or run the flow once and print its summary."""
     from prefect.flows import EntrypointType
 
     from flows.train_flow import train_flow
 
+    one_line_user_errors()
     if args.command == "serve":
         train_flow.serve(name=args.name, limit=args.limit, entrypoint_type=EntrypointType.MODULE_PATH)
         return 0
+    check_run(args)
     result = train_flow(
         params=args.params,
         overrides=args.set,
@@ -67,6 +94,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(json.dumps({k: v for k, v in result.items() if k != "metrics"}, indent=1, default=str))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from sketchseg.errors import SketchsegError
+
+    try:
+        return run(args)
+    except SketchsegError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

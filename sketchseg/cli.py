@@ -159,6 +159,31 @@ class CommandParser(argparse.ArgumentParser):
         self.error(f"unknown command {word}; {hint}")
 
 
+class OneLineUserErrors(logging.Filter):
+    """Takes the traceback off a log record of a :class:`~sketchseg.errors.SketchsegError` (a user error: its one
+    line says all); records of any other exception keep theirs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from sketchseg.errors import SketchsegError
+
+        if record.exc_info and isinstance(record.exc_info[1], SketchsegError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")  # where Prefect logs the exception of a failed run
+
+
+def one_line_user_errors(loggers: Sequence[str] = RUN_LOGGERS) -> None:
+    """Make ``loggers`` (by default Prefect's flow and task run loggers, which log every exception that ends a run
+    with its traceback) log user errors in one line."""
+    for name in loggers:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, OneLineUserErrors) for f in logger.filters):
+            logger.addFilter(OneLineUserErrors())
+
+
 def build_parser() -> CommandParser:
     parser = CommandParser(prog="sketchseg", description=DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -192,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     # Third-party libraries (open_clip logs on the root logger) stay at WARNING; sketchseg's own logger at INFO.
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     logging.getLogger("sketchseg").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    one_line_user_errors()  # `sketchseg stage train` runs the Prefect flow in this process
     from sketchseg.errors import SketchsegError
 
     try:
