@@ -7,13 +7,15 @@ benchmark does onto a 512x512 canvas and every stroke gets a label.
 Per sketch ``<stem>`` the output directory receives (drawn by :mod:`sketchseg.render`):
 - ``<stem>_overlay.png``: strokes coloured by category, with a legend (category and share of stroke pixels); for
   vector input whole strokes are coloured by their stroke label and the legend counts strokes;
-- ``<stem>_labels.png``: the label map as an 8-bit palette PNG whose pixel VALUES are 0 for background (non-stroke)
-  and k for the k-th category (1-based, in the order of the JSON's ``categories``), 255 for a stroke pixel the
-  recipe left unlabelled (``--recipe authors``: every map below its threshold; drawn black in the overlay);
+- ``<stem>_labels.png``: the label map as an 8-bit palette PNG (:mod:`sketchseg.render.labels`, as the server's
+  ``labels_png``) whose pixel VALUES are 0 for background (non-stroke), ``index + 1`` for a stroke pixel labelled
+  ``categories[index]`` (the JSON's ``categories``), 255 for a stroke pixel the recipe left unlabelled
+  (``--recipe authors``: every map below its threshold; drawn black in the overlay);
 - ``<stem>_isolated_<k>.png`` (with ``--threshold``): the isolated strokes of category k, black on white;
 - ``<stem>_strokes.svg`` (vector input): the strokes in the input's coordinates, coloured by stroke label;
 - ``<stem>.json``: categories, shares of stroke pixels, weights used, threshold, notes; for vector input also
-  ``stroke_labels`` (one ``{"label", "index", "confidence", "pixels"}`` per input stroke, in input order) and
+  ``stroke_labels`` (one ``{"label", "index", "confidence", "pixels"}`` per input stroke, in input order; ``index``
+  0-based into ``categories``, -1 for a stroke without pixels, -2 for one without a category) and
   ``vector`` (format, stroke count, declared canvas, fitted region). Written last: a sketch whose JSON exists is
   complete.
 Every input is validated before anything is written; a bad input exits with code 2 and writes nothing.
@@ -31,6 +33,7 @@ from pathlib import Path
 
 from sketchseg.errors import InputError
 from sketchseg.render import isolated_png, label_png, overlay_image, strokes_svg
+from sketchseg.render.labels import MAX_LABELLED_CATEGORIES
 
 HELP = "segment sketches (images or vector strokes) into the given categories (writes overlay, label map, JSON)"
 
@@ -118,7 +121,8 @@ def write_outputs(seg, stem: str, out: Path, weights: str) -> list[Path]:
             "unlabelled": seg.unlabelled,
             "isolated": isolated or None,
             "notes": seg.notes,
-            "label_png": "pixel value 0 = background (non-stroke), k = categories[k-1], 255 = stroke left unlabelled",
+            "label_png": "pixel value 0 = background (non-stroke), k = categories[k-1] (a stroke label's index + 1), "
+            "255 = stroke left unlabelled; sketchseg.render.labels.decode_labels reads it",
             "files": sorted(files),
         }
         if seg.stroke_labels is not None:
@@ -158,7 +162,10 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise InputError(f"--batch-size {args.batch_size}: must be >= 1")
     if args.categories is not None:
-        normalise_categories(args.categories)  # fail early on an empty list
+        names, _ = normalise_categories(args.categories)  # fail early on an empty list
+        if len(names) > MAX_LABELLED_CATEGORIES:
+            raise InputError(f"--categories: {len(names)} categories, over the {MAX_LABELLED_CATEGORIES} the label PNG "
+                             "holds; give fewer")  # fmt: skip
     if args.out.exists() and not args.out.is_dir():
         raise InputError(f"{args.out}: exists and is not a directory")
     # Validate every input before any output is written.

@@ -488,4 +488,4 @@ def test_the_pyfunc_model_serves_their_file(authors: dict) -> None:
     assert pyfunc.segmenter.model.cfg.exit_block == "authors"
     out = pyfunc.predict(None, input_example())
     direct = Segmenter(pyfunc.segmenter.model).segment(example_sketch(), categories="house, tree")
-    np.testing.assert_array_equal(decode_labels(out["labels"][0]), direct.labels)
+    np.testing.assert_array_equal(decode_labels(out["labels_png"][0]), direct.labels)

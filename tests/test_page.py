@@ -119,8 +119,8 @@ def test_draw_two_strokes_segment_and_see_them_recoloured(browser, server: str) 
     result = browser.execute_script("return window.sketchseg.result")
     assert result["categories"] == ["house", "grass"] and len(result["stroke_labels"]) == 2
     for stroke, label in zip(strokes, result["stroke_labels"], strict=True):
-        assert label["index"] in (1, 2)
-        expected = hex_rgb(result["colours"][label["index"] - 1])
+        assert label["index"] in (0, 1) and label["label"] == result["categories"][label["index"]]  # 0-based
+        expected = hex_rgb(result["colours"][label["index"]])
         got = pixel(browser, *stroke[len(stroke) // 2])
         assert got != [0, 0, 0] and max(abs(a - b) for a, b in zip(got, expected, strict=True)) <= 2, (got, expected)
     legend = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#legend li")]

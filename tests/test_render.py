@@ -1,21 +1,29 @@
-"""Rendering (sketchseg/render): overlays colour whole strokes for vector input and pixels for images, label PNG
-values, the strokes SVG (attributes, colours, read back to the same pixels), legends and display thickening."""
+"""Rendering (sketchseg/render): overlays colour whole strokes for vector input and pixels for images, the label PNG
+codec (values, round trip, what decodes to "no category"), the strokes SVG (attributes, colours, read back to the same
+pixels), legends and display thickening."""
 
 from __future__ import annotations
 
+import base64
+import io
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from sketchseg.data.vector import from_points, from_svg
 from sketchseg.data.vector_raster import rasterise_vector
 from sketchseg.errors import InputError
+from sketchseg.model import segmenter
 from sketchseg.model.image import sketch_from_array, sketch_from_vector
 from sketchseg.model.segmenter import Segmentation, with_stroke_labels
 from sketchseg.render import (
     UNLABELLED_COLOUR,
     colour,
+    decode_labels,
+    encode_labels,
     hex_colour,
     label_png,
     label_values,
@@ -25,6 +33,7 @@ from sketchseg.render import (
     strokes_svg,
     thicken,
 )
+from sketchseg.render import labels as codec
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -98,6 +107,52 @@ def test_label_png_values():
     assert img.mode == "P"
     np.testing.assert_array_equal(np.asarray(img), label_values(labels))
     assert img.getpalette()[3:6] == list(colour(0)) and img.getpalette()[765:768] == [0, 0, 0]
+
+
+def test_label_png_round_trip_is_exact_and_keeps_no_category_apart() -> None:
+    """One codec for every label PNG: background decodes as BACKGROUND, a stroke pixel without a category (255) as
+    UNLABELLED (the pyfunc model's decoder made it category 254), every category index as itself."""
+    assert (codec.BACKGROUND, codec.UNLABELLED) == (segmenter.BACKGROUND, segmenter.UNLABELLED) == (-1, -2)
+    labels = np.array([[-1, 0, 1, 2], [-2, 31, 253, -1]], dtype=np.int16)
+    text = encode_labels(labels)
+    values = np.asarray(Image.open(io.BytesIO(base64.b64decode(text))))
+    np.testing.assert_array_equal(values, [[0, 1, 2, 3], [255, 32, 254, 0]])
+    decoded = decode_labels(text)
+    assert decoded.dtype == np.int16
+    np.testing.assert_array_equal(decoded, labels)
+    assert decoded[1, 0] == segmenter.UNLABELLED and decoded[0, 0] == segmenter.BACKGROUND
+    np.testing.assert_array_equal(decode_labels("data:image/png;base64," + text), labels)
+    np.testing.assert_array_equal(decode_labels(base64.b64decode(text)), labels)  # the file's bytes
+    rng = np.random.default_rng(0)
+    big = rng.integers(-2, 254, size=(64, 48)).astype(np.int16)
+    np.testing.assert_array_equal(decode_labels(encode_labels(big)), big)
+
+
+def test_label_png_file_reads_back_to_the_result(vector_result, tmp_path: Path) -> None:
+    """The segment command's <stem>_labels.png (label_png(seg).save) reads back to seg.labels."""
+    path = tmp_path / "x_labels.png"
+    label_png(vector_result).save(path)
+    np.testing.assert_array_equal(decode_labels(path), vector_result.labels)
+    assert (decode_labels(path) == segmenter.UNLABELLED).sum() == (vector_result.labels == -2).sum() > 0
+
+
+def test_label_png_refuses_what_it_cannot_hold() -> None:
+    with pytest.raises(InputError, match="at most 254 categories"):
+        encode_labels(np.array([[254]], dtype=np.int16))
+    with pytest.raises(InputError, match="at most 254 categories"):
+        encode_labels(np.array([[-3]], dtype=np.int16))
+    seg = Segmentation(categories=[f"c{k}" for k in range(255)], labels=np.zeros((2, 2), dtype=np.int16),
+                       similarity=np.zeros((1, 1, 1)), strokes=np.ones((2, 2), dtype=bool))  # fmt: skip
+    with pytest.raises(InputError, match="255 categories: the 8-bit label PNG holds at most 254"):
+        label_png(seg)
+    buf = io.BytesIO()
+    Image.new("RGB", (2, 2)).save(buf, format="PNG")
+    with pytest.raises(InputError, match="mode RGB, not a label PNG"):
+        decode_labels(buf.getvalue())
+    with pytest.raises(InputError, match="not valid base64"):
+        decode_labels("not base64!")
+    with pytest.raises(InputError, match="not a readable PNG"):
+        decode_labels(b"GIF89a....")
 
 
 def test_strokes_svg_colours_and_attributes(vector_result):

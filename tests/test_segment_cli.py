@@ -143,3 +143,35 @@ def test_duplicate_categories_are_merged(fixtures_dir: Path, tmp_path: Path) -> 
     assert summary["categories"] == ["tree", "house"]
     assert any("duplicate" in n for n in summary["notes"])
     assert labels.max() <= 2
+
+
+def test_label_png_and_stroke_labels_follow_one_convention(fixtures_dir: Path, tmp_path: Path) -> None:
+    """<stem>_labels.png reads back through the one label codec to the Segmenter's labels (a stroke pixel without a
+    category, `--recipe authors` below its threshold, as UNLABELLED); a stroke label's index is 0-based into the JSON's
+    categories, its pixels' PNG value index + 1, as in the server's answer and the pyfunc model's."""
+    from sketchseg.data.vector import read_vector
+    from sketchseg.model.config import BackboneConfig, ModelConfig
+    from sketchseg.model.segmenter import UNLABELLED, Segmenter
+    from sketchseg.render.labels import decode_labels
+
+    def segmenter(recipe: str) -> Segmenter:  # what `segment` builds without --checkpoint or --model
+        cfg = ModelConfig(backbone=BackboneConfig(name="sketchseg-tiny", seed=0), seed=0)
+        return Segmenter.from_config(cfg, recipe=recipe)
+
+    sketch, cats = fixtures_dir / "sketch_1.png", DEMO_CATEGORIES["sketch_1"]
+    assert main(["segment", str(sketch), "--categories", cats, "--recipe", "authors", "-o", str(tmp_path / "a")]) == 0
+    labels = decode_labels(tmp_path / "a" / "sketch_1_labels.png")
+    expected = segmenter("authors").segment(sketch, categories=cats)
+    assert (expected.labels == UNLABELLED).any() and (expected.labels >= 0).any()
+    np.testing.assert_array_equal(labels, expected.labels)
+
+    page = tmp_path / "page.json"
+    page.write_text(json.dumps({"strokes": [[[10, 10], [200, 90]], [[50, 300], [60, 310], [400, 400]], [[5, 480]]],
+                                "width": 512, "height": 512}))  # fmt: skip
+    assert main(["segment", str(page), "--categories", "tree, house, sun", "-o", str(tmp_path / "v")]) == 0
+    summary = json.loads((tmp_path / "v" / "page.json").read_text())
+    expected = segmenter("sketchseg").segment(read_vector(page), categories="tree, house, sun")
+    assert summary["stroke_labels"] == [s.to_dict() for s in expected.stroke_labels]
+    for label in summary["stroke_labels"]:
+        assert label["label"] == summary["categories"][label["index"]]
+    np.testing.assert_array_equal(decode_labels(tmp_path / "v" / "page_labels.png"), expected.labels)

@@ -23,6 +23,7 @@ from sketchseg.model.config import BackboneConfig, ModelConfig
 from sketchseg.model.image import load_sketch
 from sketchseg.model.network import SketchSegModel
 from sketchseg.model.segmenter import Segmenter
+from sketchseg.render.labels import decode_labels
 from sketchseg.tracking import pyfunc, registry, runs, store
 from tests.servers import model_server
 from tests.test_training_tables import write_training_folder
@@ -263,15 +264,15 @@ def test_registry_round_trip_and_champion_alias(
     path = fixtures_dir / "sketch_1.png"
     image = pyfunc.encode_image_file(path)
     out = model.predict(pd.DataFrame({"image": [image, image], "categories": ["giraffe, zebra, grass", ["cloud"]]}))
-    assert list(out.columns) == ["labels", "categories", "shares", "stroke_labels"] and len(out) == 2
+    assert list(out.columns) == ["labels_png", "categories", "shares", "stroke_labels"] and len(out) == 2
     strokes = load_sketch(path).strokes
-    labels = pyfunc.decode_labels(out["labels"][0])
+    labels = decode_labels(out["labels_png"][0])
     assert labels.shape == strokes.shape
     assert np.array_equal(labels >= 0, strokes)  # labels exactly on stroke pixels, -1 elsewhere
     assert list(out["categories"][0]) == ["giraffe", "zebra", "grass"]
     assert sum(out["shares"][0].values()) == pytest.approx(1.0)
     assert np.array_equal(labels, label_maps["c", "sketch_1"])  # the champion is checkpoint c, served unchanged
-    one = pyfunc.decode_labels(out["labels"][1])
+    one = decode_labels(out["labels_png"][1])
     assert set(np.unique(one)) == {-1, 0} and out["shares"][1] == {"cloud": 1.0}
 
     with pytest.raises(InputError, match="row 0: image: not valid base64"):
@@ -364,7 +365,7 @@ import json, mlflow.pyfunc, pandas as pd
 model = mlflow.pyfunc.load_model({model_dir!r})
 out = model.predict(pd.DataFrame({{"image": [{image!r}], "categories": ["kite, tree, person"]}}))
 import sketchseg
-print(json.dumps({{"labels": out["labels"][0], "from": sketchseg.__file__}}))
+print(json.dumps({{"labels_png": out["labels_png"][0], "from": sketchseg.__file__}}))
 """
 
 
@@ -393,14 +394,22 @@ def test_registered_model_carries_sketchseg_code(
     assert res.returncode == 0, res.stderr[-3000:] + res.stdout[-500:]
     answer = json.loads(res.stdout.strip().splitlines()[-1])
     assert answer["from"].startswith(str(Path(model_dir).resolve())) or "/code/sketchseg/" in answer["from"]
-    assert np.array_equal(pyfunc.decode_labels(answer["labels"]), label_maps["a", "sketch_2"])
+    assert np.array_equal(decode_labels(answer["labels_png"]), label_maps["a", "sketch_2"])
 
 
-def test_labels_encoding_round_trip() -> None:
-    labels = np.array([[-1, 0, 1], [2, -1, 254]], dtype=np.int16)
-    assert np.array_equal(pyfunc.decode_labels(pyfunc.encode_labels(labels)), labels)
-    with pytest.raises(InputError, match="at most 255 categories"):
-        pyfunc.encode_labels(np.array([[255]], dtype=np.int16))
+def test_the_model_answers_with_the_servers_label_codec_and_limit() -> None:
+    """One label codec (sketchseg.render.labels, tested in test_render.py) and one category limit, the server's."""
+    from sketchseg.render import labels as codec
+    from sketchseg.serve.inputs import MAX_CATEGORIES
+
+    assert pyfunc.decode_labels is codec.decode_labels and pyfunc.encode_labels is codec.encode_labels
+    assert not hasattr(pyfunc, "MAX_CATEGORIES") and MAX_CATEGORIES <= codec.MAX_LABELLED_CATEGORIES
+    labels = np.array([[-1, 0, 1], [2, -2, MAX_CATEGORIES - 1]], dtype=np.int16)
+    assert np.array_equal(decode_labels(pyfunc.encode_labels(labels)), labels)
+    names = [f"c{k}" for k in range(MAX_CATEGORIES + 1)]
+    over = f"row 0: got {MAX_CATEGORIES + 1} categories, over the limit of {MAX_CATEGORIES} per request"
+    with pytest.raises(InputError, match=over):
+        pyfunc.parse_input(pd.DataFrame({"strokes": [[[[0, 0], [9, 9]]]], "categories": [", ".join(names)]}))
 
 
 @pytest.mark.slow
@@ -428,7 +437,7 @@ def test_mlflow_models_serve_answers_invocations(
     print(f"mlflow models serve: healthy after {started:.1f} s")
     (row,) = answer["predictions"]
     assert row["categories"] == ["kite", "tree", "person"]
-    labels = pyfunc.decode_labels(row["labels"])
+    labels = decode_labels(row["labels_png"])
     assert np.array_equal(labels, label_maps["a", "sketch_2"])  # checkpoint a served, not b or c
     expected = Segmenter.from_checkpoint(checkpoints["a"]).segment(path, categories=CASES["sketch_2"])
     assert row["shares"] == pytest.approx(expected.shares)

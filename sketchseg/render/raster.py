@@ -1,5 +1,5 @@
-"""Raster renderings of a result: the overlay (strokes coloured by category, legend), the label PNG, isolated-stroke
-PNGs, and thickening strokes for display.
+"""Raster renderings of a result: the overlay (strokes coloured by category, legend), isolated-stroke PNGs, and
+thickening strokes for display (the label PNG: :mod:`sketchseg.render.labels`).
 
 For vector input the overlay colours whole strokes by their stroke label (where strokes overlap, the stroke drawn
 last is on top); for an image it colours every stroke pixel by its own label.
@@ -13,27 +13,8 @@ import numpy as np
 from PIL import Image
 
 from sketchseg.model.stroke_labels import NO_CATEGORY
-from sketchseg.render.colours import INK_COLOUR, PAPER_COLOUR, UNLABELLED_COLOUR, colour
+from sketchseg.render.colours import INK_COLOUR, UNLABELLED_COLOUR, colour
 from sketchseg.render.legend import draw_legend, legend_entries
-
-UNLABELLED_VALUE = 255  # label PNG value of a stroke pixel left without a category
-
-
-def label_values(labels: np.ndarray) -> np.ndarray:
-    """``int [H, W]`` label map -> ``uint8 [H, W]``: 0 background, ``k + 1`` category ``k``, 255 unlabelled."""
-    return np.where(labels == NO_CATEGORY, UNLABELLED_VALUE, labels.astype(np.int16) + 1).astype(np.uint8)
-
-
-def label_png(seg) -> Image.Image:
-    """Palette PNG whose values are 0 = background, k = k-th category (1-based), 255 = unlabelled stroke."""
-    values = label_values(seg.labels)  # [H, W]
-    img = Image.frombytes("P", (values.shape[1], values.shape[0]), values.tobytes())
-    pal = list(PAPER_COLOUR)
-    for k in range(254):
-        pal.extend(colour(k))
-    pal.extend(UNLABELLED_COLOUR)  # 255: unlabelled
-    img.putpalette(pal)
-    return img
 
 
 def isolated_png(mask: np.ndarray) -> Image.Image:

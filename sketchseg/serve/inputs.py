@@ -30,7 +30,9 @@ from sketchseg.errors import InputError
 from sketchseg.model.image import Sketch
 
 INPUT_KINDS = ("image", "strokes", "stroke3", "svg")
-MAX_CATEGORIES = 32  # categories per request, given or parsed from a caption (label values fit the 8-bit label PNG)
+# categories per request, given or parsed from a caption: the one limit of both servers (sketchseg serve, the pyfunc
+# model); at most render.labels.MAX_LABELLED_CATEGORIES (254) fit the 8-bit label PNG
+MAX_CATEGORIES = 32
 MAX_CATEGORY_CHARS = 100
 MAX_CAPTION_CHARS = 2_000
 _DATA_URL = re.compile(r"^data:[\w/+.-]*;base64,", re.IGNORECASE)

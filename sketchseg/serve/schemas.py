@@ -115,7 +115,10 @@ class StrokeLabel(BaseModel):
     label: str | None = Field(
         description="Category name; null when the stroke has no pixel on the canvas or most of its pixels got none."
     )
-    index: int = Field(description="1-based index into categories (its value in labels_png); 0 for none.")
+    index: int = Field(
+        description="0-based index into categories (its pixels' value in labels_png is index + 1); -1: the stroke "
+        "has no pixel on the canvas, -2: most of its pixels have no category."
+    )
     confidence: float = Field(description="Share of the stroke's pixels that voted for the label (ties: lower index).")
     pixels: int = Field(description="The stroke's pixels in the rasterised sketch.")
 
@@ -137,12 +140,15 @@ class Isolated(BaseModel):
 class SegmentResponse(BaseModel):
     """The segmentation of one sketch."""
 
-    categories: list[str] = Field(description="The cleaned category list; labels_png value k is categories[k-1].")
+    categories: list[str] = Field(
+        description="The cleaned category list, which stroke_labels' index and labels_png's values (minus 1) index."
+    )
     width: int = Field(description="Width of labels_png (the image's, or the rasterised strokes').")
     height: int = Field(description="Height of labels_png.")
     labels_png: str = Field(
-        description="Base64 8-bit palette PNG whose pixel values are 0 on background, k on stroke pixels of the k-th "
-        "category (255: a stroke pixel left without one); its palette shows the categories' colours."
+        description="Base64 8-bit palette PNG whose pixel values are 0 on background, index + 1 on stroke pixels "
+        "labelled categories[index] (k: categories[k-1]), 255 on a stroke pixel left without a category; its "
+        "palette shows the categories' colours. Decode: sketchseg.render.labels.decode_labels."
     )
     shares: dict[str, float] = Field(description="Category -> fraction of the sketch's stroke pixels labelled with it.")
     stroke_labels: list[StrokeLabel] | None = Field(

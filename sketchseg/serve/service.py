@@ -33,8 +33,8 @@ from sketchseg.model.segmenter import (
 from sketchseg.render import (
     UNLABELLED_COLOUR,
     colour,
+    encode_labels,
     hex_colour,
-    label_png,
     legend_entries,
     strokes_svg,
 )
@@ -148,10 +148,7 @@ def _png(img: Image.Image) -> str:
 def _stroke_labels(seg: Segmentation) -> list[StrokeLabel] | None:
     if seg.stroke_labels is None:
         return None
-    return [
-        StrokeLabel(label=s.label, index=s.index + 1 if s.index >= 0 else 0, confidence=s.confidence, pixels=s.pixels)
-        for s in seg.stroke_labels
-    ]
+    return [StrokeLabel(**s.to_dict()) for s in seg.stroke_labels]
 
 
 class SegmentService:
@@ -320,7 +317,7 @@ class SegmentService:
             categories=seg.categories,
             width=w,
             height=h,
-            labels_png=_png(label_png(seg)),
+            labels_png=encode_labels(seg),
             shares=seg.shares,
             stroke_labels=_stroke_labels(seg),
             colours=[hex_colour(colour(k)) for k in range(len(seg.categories))],

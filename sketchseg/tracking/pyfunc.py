@@ -5,12 +5,15 @@ Input: a DataFrame with ``categories`` (a comma-separated string, or a list of s
 sketch column, the inputs `sketchseg serve` accepts: ``image`` (a PNG or JPEG file as a base64 string), ``strokes``
 (absolute ``[x, y]`` point lists per stroke), ``stroke3`` (``[dx, dy, pen]`` rows) or ``svg`` (an SVG document), with
 ``width``/``height`` optional for strokes and stroke-3; :func:`parse_input` reads it through the server's decoder
-(:func:`sketchseg.serve.inputs.decode_sketch`). Output, one row per input row: ``labels`` (base64 string of an 8-bit
-grayscale PNG the size of the sketch: 0 on background pixels, ``k`` on stroke pixels labelled ``categories[k - 1]``),
-``categories`` (the cleaned list the label values index), ``shares`` (category -> fraction of stroke pixels) and
-``stroke_labels`` (vector input: ``{label, index, confidence, pixels}`` per stroke in input order, ``index``
-0-based as in :class:`~sketchseg.model.stroke_labels.StrokeLabel`; None for an image). :func:`decode_labels` turns
-``labels`` back into the int16 map of :class:`sketchseg.model.segmenter.Segmentation` (-1 on background).
+(:func:`sketchseg.serve.inputs.decode_sketch`), categories held to the server's limits (at most
+:data:`sketchseg.serve.inputs.MAX_CATEGORIES`). Output, one row per input row, as the server answers: ``labels_png``
+(base64 string of the label PNG, :mod:`sketchseg.render.labels`: 0 on background pixels, ``index + 1`` on stroke
+pixels labelled ``categories[index]``, 255 on stroke pixels without a category; :func:`decode_labels` turns it back
+into the int16 map of :class:`sketchseg.model.segmenter.Segmentation`), ``categories`` (the cleaned list the labels
+index), ``shares`` (category -> fraction of stroke pixels) and ``stroke_labels`` (vector input: ``{label, index,
+confidence, pixels}`` per stroke in input order, ``index`` 0-based into ``categories``, -1 for a stroke without
+pixels, -2 for one without a category, as in :class:`~sketchseg.model.stroke_labels.StrokeLabel`; None for an
+image).
 
 The model carries a copy of the sketchseg package (:func:`code_paths`), so it loads and serves
 (`mlflow models serve`) where sketchseg is not installed.
@@ -28,14 +31,15 @@ import numpy as np
 import pandas as pd
 
 from sketchseg.errors import InputError
+from sketchseg.render.labels import decode_labels as decode_labels  # re-exported: the codec's home is render.labels
+from sketchseg.render.labels import encode_labels
 
 if TYPE_CHECKING:
     from sketchseg.model.image import Sketch
 
-MAX_CATEGORIES = 255  # label values fit one 8-bit PNG channel (0 = background)
 SKETCH_COLUMNS = ("image", "strokes", "stroke3", "svg")  # exactly one per row
 INPUT_COLUMNS = (*SKETCH_COLUMNS, "width", "height", "categories")
-OUTPUT_COLUMNS = ("labels", "categories", "shares", "stroke_labels")
+OUTPUT_COLUMNS = ("labels_png", "categories", "shares", "stroke_labels")
 
 
 def encode_png(gray: np.ndarray) -> str:
@@ -50,21 +54,6 @@ def encode_png(gray: np.ndarray) -> str:
 def encode_image_file(path: str | Path) -> str:
     """A PNG (or any image) file's bytes as base64, the ``image`` column of the model's input."""
     return base64.b64encode(Path(path).read_bytes()).decode("ascii")
-
-
-def encode_labels(labels: np.ndarray) -> str:
-    """int [H, W] label map (-1 background) -> the model's ``labels`` output (base64 PNG, value = label + 1)."""
-    if labels.max(initial=-1) >= MAX_CATEGORIES:
-        raise InputError(f"at most {MAX_CATEGORIES} categories fit the label PNG")
-    return encode_png((labels.astype(np.int16) + 1).astype(np.uint8))
-
-
-def decode_labels(text: str) -> np.ndarray:
-    """The model's ``labels`` output -> int16 [H, W] label map with -1 on background."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(base64.b64decode(text))) as img:
-        return np.asarray(img, dtype=np.int16) - 1
 
 
 def _cell(value: Any) -> Any:
@@ -136,8 +125,8 @@ class SketchsegPyfunc(mlflow.pyfunc.PythonModel):
         self._segmenter = Segmenter.from_checkpoint(context.artifacts["checkpoint"])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        """DataFrame (a sketch column, categories) -> DataFrame (labels, categories, shares, stroke_labels), one row
-        per sketch."""
+        """DataFrame (a sketch column, categories) -> DataFrame (labels_png, categories, shares, stroke_labels), one
+        row per sketch."""
         if self._segmenter is None:
             self.load_context(context)
         rows = []
@@ -146,7 +135,7 @@ class SketchsegPyfunc(mlflow.pyfunc.PythonModel):
             strokes = None if seg.stroke_labels is None else [s.to_dict() for s in seg.stroke_labels]
             rows.append(
                 {
-                    "labels": encode_labels(seg.labels),
+                    "labels_png": encode_labels(seg),
                     "categories": seg.categories,
                     "shares": seg.shares,
                     "stroke_labels": strokes,
@@ -156,8 +145,8 @@ class SketchsegPyfunc(mlflow.pyfunc.PythonModel):
 
 
 def model_signature():
-    """The model's signature: (image | strokes | stroke3 | svg, optional width and height, categories) -> (labels:
-    string, categories: [string], shares: {string: double}, stroke_labels: any)."""
+    """The model's signature: (image | strokes | stroke3 | svg, optional width and height, categories) ->
+    (labels_png: string, categories: [string], shares: {string: double}, stroke_labels: any)."""
     from mlflow.models import ModelSignature
     from mlflow.types.schema import AnyType, Array, ColSpec, DataType, Map, Schema
 
@@ -174,7 +163,7 @@ def model_signature():
     )
     outputs = Schema(
         [
-            ColSpec(DataType.string, "labels"),
+            ColSpec(DataType.string, "labels_png"),
             ColSpec(Array(DataType.string), "categories"),
             ColSpec(Map(DataType.double), "shares"),
             ColSpec(AnyType(), "stroke_labels", required=False),

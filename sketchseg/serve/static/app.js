@@ -27,8 +27,8 @@ function canvasPoint(event) {
 function strokeColour(i) {
   const r = state.result;
   if (!r || !r.stroke_labels || i >= r.stroke_labels.length) return INK;
-  const k = r.stroke_labels[i].index; // 1-based; 0 = no category
-  return k > 0 ? r.colours[k - 1] : r.unlabelled_colour;
+  const k = r.stroke_labels[i].index; // 0-based into categories; -1 no pixel, -2 no category
+  return k >= 0 ? r.colours[k] : r.unlabelled_colour;
 }
 
 function drawStroke(points, colour) {
