@@ -126,6 +126,10 @@ def test_draw_two_strokes_segment_and_see_them_recoloured(browser, server: str) 
     legend = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#legend li")]
     assert [t.split()[0] for t in legend[:2]] == ["house", "grass"], legend
     assert all("%" in t for t in legend[:2])
+    for k, text in enumerate(legend[:2]):  # each category's strokes, and 0 % for a category without strokes
+        n = sum(label["index"] == k for label in result["stroke_labels"])
+        assert text.endswith(f"({n} stroke{'s' if n != 1 else ''})"), legend
+        assert n or " 0.0% " in f" {text} ", legend
     assert "Segmented 2 strokes" in browser.find_element(By.ID, "status").text
 
     ARTIFACTS.mkdir(exist_ok=True)

@@ -1,6 +1,6 @@
 """Rendering (sketchseg/render): overlays colour whole strokes for vector input and pixels for images, the label PNG
 codec (values, round trip, what decodes to "no category"), the strokes SVG (attributes, colours, read back to the same
-pixels), legends and display thickening."""
+pixels), legends (shares and stroke counts that agree for vector input) and display thickening."""
 
 from __future__ import annotations
 
@@ -96,6 +96,74 @@ def test_legend_counts_strokes_for_vector_input(vector_result):
     assert texts[1].endswith("(1 stroke)")
     assert texts[2].startswith("unlabelled  ") and texts[2].endswith("(1 stroke)")
     assert [e.rgb for e in legend_entries(vector_result)] == [colour(0), colour(1), UNLABELLED_COLOUR]
+
+
+def test_vector_legend_shares_and_stroke_counts_agree():
+    """Issue 22's "tree 4.5 % (0 strokes)": for vector input a category's share is that of the strokes' pixels in
+    strokes labelled with it, so a category that some pixels got but no stroke has 0 % and 0 strokes."""
+    vector = from_points([[(20, 20), (120, 20)], [(20, 200), (20, 300), (90, 300)], [(400, 400)]], 512, 512)
+    sketch = sketch_from_vector(vector)
+    pixels = sketch.vector.raster.pixels
+    labels = np.full((512, 512), -1, dtype=np.int64)
+    flat = labels.reshape(-1)
+    flat[pixels[0]] = 0
+    flat[pixels[0][:20]] = 2  # a few 'bench' pixels inside a 'tree' stroke
+    flat[pixels[1]] = 1
+    flat[pixels[2]] = 1
+    seg = result(sketch, labels, ["tree", "house", "bench"])
+    assert seg.shares["bench"] > 0 and [s.index for s in seg.stroke_labels] == [0, 1, 1]
+    n = [p.size for p in pixels]
+    total = sum(n)
+    assert [e.text for e in legend_entries(seg)] == [
+        f"tree  {100 * n[0] / total:.1f}%  (1 stroke)",
+        f"house  {100 * (n[1] + n[2]) / total:.1f}%  (2 strokes)",
+        "bench  0.0%  (0 strokes)",
+    ]
+
+
+def test_vector_legend_when_the_model_labels_whole_strokes():
+    """model.labels: stroke, every pixel of a stroke its stroke's label: with strokes apart, the legend's shares are
+    the pixel shares, its counts the stroke labels', and a category without strokes has 0 %."""
+    import torch
+
+    from sketchseg.model.config import BackboneConfig, ModelConfig
+    from sketchseg.model.network import SketchSegModel
+    from sketchseg.model.segmenter import Segmenter
+
+    torch.manual_seed(0)
+    model = SketchSegModel(ModelConfig(backbone=BackboneConfig(name="sketchseg-test"), labels="stroke")).eval()
+    strokes = [[[20, 20], [200, 40]], [[30, 300], [300, 320]], [[400, 50], [420, 200]], [[100, 450]]]
+    categories = ["tree", "house", "car", "sun", "bench"]  # more categories than strokes: one has none
+    seg = Segmenter(model).segment(from_points(strokes, 512, 512), categories=categories)
+    assert Segmenter(model).by_strokes(sketch_from_vector(from_points(strokes, 512, 512)))
+    counts = [sum(s.index == k for s in seg.stroke_labels) for k in range(len(categories))]
+    assert 0 in counts and sum(counts) == len(strokes)
+    assert [e.text for e in legend_entries(seg)] == [
+        f"{name}  {seg.shares[name] * 100:.1f}%  ({n} stroke{'s' if n != 1 else ''})"
+        for name, n in zip(categories, counts, strict=True)
+    ]
+    for name, n in zip(categories, counts, strict=True):
+        assert (n == 0) == (seg.shares[name] == 0)
+
+
+def test_vector_legend_counts_a_stroke_drawn_over_by_another():
+    """Labels by strokes (model.labels: stroke) where a later stroke covers an earlier one of another category: the
+    covered stroke's pixels carry the later label, yet its category has 1 stroke and that stroke's share."""
+    from sketchseg.model.stroke_labels import StrokeLabel
+
+    vector = from_points([[(100, 100)], [(50, 100), (150, 100)]], 512, 512)  # a dot, then a line over it
+    sketch = sketch_from_vector(vector)
+    raster = sketch.vector.raster
+    dot, line = (p.size for p in raster.pixels)
+    assert set(raster.pixels[0]) <= set(raster.pixels[1])
+    labels = raster.label_map([0, 1], background=-1)  # as the Segmenter labels by strokes: the last-drawn on top
+    seg = result(sketch, labels, ["bird", "branch"])
+    seg.stroke_labels = [StrokeLabel("bird", 0, 1.0, dot), StrokeLabel("branch", 1, 1.0, line)]
+    assert seg.shares["bird"] == 0
+    assert [e.text for e in legend_entries(seg)] == [
+        f"bird  {100 * dot / (dot + line):.1f}%  (1 stroke)",
+        f"branch  {100 * line / (dot + line):.1f}%  (1 stroke)",
+    ]
 
 
 def test_label_png_values():

@@ -31,6 +31,7 @@ from sketchseg.model.checkpoint import save_checkpoint
 from sketchseg.model.config import BackboneConfig, ModelConfig
 from sketchseg.model.network import SketchSegModel
 from sketchseg.model.segmenter import Segmenter
+from sketchseg.render import legend_entries
 from sketchseg.render.labels import decode_labels
 from sketchseg.serve.batching import Batcher
 from sketchseg.serve.inputs import InputLimits, InputTooLarge, decode_sketch
@@ -206,6 +207,7 @@ def test_vector_input_labels_every_stroke_as_the_segmenter_does(server: str, ref
     assert f'data-label="{expected.stroke_labels[0].label}"' in svg
     assert answer["colours"][0] == "#e6194b" and len(answer["legend"]) >= len(SCENE.categories)
     assert answer["legend"][0]["text"].startswith(f"{SCENE.categories[0]}  ")
+    assert [item["text"] for item in answer["legend"]] == [e.text for e in legend_entries(expected)]
 
 
 def test_duplicate_categories_are_noted_and_cached(server: str) -> None:

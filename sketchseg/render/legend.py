@@ -1,5 +1,5 @@
-"""Legends: what a result's colours mean (category, share of stroke pixels, strokes for vector input), and drawing
-them to the right of an image."""
+"""Legends: what a result's colours mean (category, its share, and its strokes for vector input), and drawing them
+to the right of an image."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageFont
 
+from sketchseg.model.stroke_labels import NO_CATEGORY
 from sketchseg.render.colours import PAPER_COLOUR, UNLABELLED_COLOUR, colour
 
 
@@ -20,21 +21,32 @@ class LegendEntry:
 
 
 def legend_entries(seg) -> list[LegendEntry]:
-    """Per category ``name  share%`` (share of stroke pixels), with ``(n strokes)`` for vector input; then the
-    unlabelled share (pixels, or strokes whose majority has no category) when there is one."""
-    strokes = Counter(s.index for s in seg.stroke_labels) if seg.stroke_labels is not None else None
-    out = []
-    for k, name in enumerate(seg.categories):
-        text = f"{name}  {seg.shares[name] * 100:.1f}%"
-        if strokes is not None:
-            text += f"  ({strokes[k]} stroke{'s' if strokes[k] != 1 else ''})"
-        out.append(LegendEntry(text, colour(k)))
-    unlabelled_strokes = strokes[-2] if strokes is not None else 0  # NO_CATEGORY
-    if seg.unlabelled or unlabelled_strokes:
-        text = f"unlabelled  {seg.unlabelled * 100:.1f}%"
-        if strokes is not None:
-            text += f"  ({unlabelled_strokes} stroke{'s' if unlabelled_strokes != 1 else ''})"
-        out.append(LegendEntry(text, UNLABELLED_COLOUR))
+    """One line per category, then one for what has no category when anything has none.
+
+    An image: ``name  share%``, the share of stroke pixels labelled with the category (``seg.shares``,
+    ``seg.unlabelled``). Vector input, whose overlay colours whole strokes by their stroke labels:
+    ``name  share%  (n strokes)``, ``n`` the strokes labelled with the category and ``share`` their pixels' share of
+    all strokes' pixels (each stroke counts its own pixels), so a category with no stroke has 0 %, whether strokes
+    were labelled by their pixels' majority or as wholes (``model.labels``); the line for no category counts the
+    strokes whose label is none."""
+    if seg.stroke_labels is None:
+        out = [LegendEntry(f"{n}  {seg.shares[n] * 100:.1f}%", colour(k)) for k, n in enumerate(seg.categories)]
+        if seg.unlabelled:
+            out.append(LegendEntry(f"unlabelled  {seg.unlabelled * 100:.1f}%", UNLABELLED_COLOUR))
+        return out
+    strokes, pixels = Counter(), Counter()
+    for s in seg.stroke_labels:
+        strokes[s.index] += 1
+        pixels[s.index] += s.pixels
+    total = max(sum(pixels.values()), 1)
+
+    def text(name: str, index: int) -> str:
+        n = strokes[index]
+        return f"{name}  {pixels[index] / total * 100:.1f}%  ({n} stroke{'s' if n != 1 else ''})"
+
+    out = [LegendEntry(text(name, k), colour(k)) for k, name in enumerate(seg.categories)]
+    if strokes[NO_CATEGORY]:
+        out.append(LegendEntry(text("unlabelled", NO_CATEGORY), UNLABELLED_COLOUR))
     return out
 
 

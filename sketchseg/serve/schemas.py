@@ -126,7 +126,10 @@ class StrokeLabel(BaseModel):
 class LegendItem(BaseModel):
     """One legend line of the result: a colour and what it means."""
 
-    text: str = Field(description="Category, share of stroke pixels (and strokes for vector input).")
+    text: str = Field(
+        description="Category and the share of stroke pixels labelled with it; for vector input the share of the "
+        "strokes' pixels in strokes labelled with it and how many strokes those are (0 strokes: 0%)."
+    )
     colour: str = Field(description="#rrggbb")
 
 
