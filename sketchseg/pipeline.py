@@ -131,7 +131,7 @@ def stage_source(cfg: Config, params: Path, overrides: list[str]) -> None:
     if not root.is_dir():
         raise DataError(
             f"{root}: no FSCOCO-Seg release here (folder not found); unpack the release there or set "
-            "data.fscoco_root in params.yaml (README: real FS-COCO)"
+            "data.fscoco_root in params.yaml (docs/data.md)"
         )
     from sketchseg.data.fscoco import read_all_classes
 

@@ -402,7 +402,7 @@ def _raise_duplicates(found: dict[str, list[Path]]) -> None:
 def _require_dir(path: Path, what: str) -> None:
     if not path.is_dir():
         raise DataError(
-            f"{path}: {what} folder not found; the FSCOCO-Seg layout (SPEC §6.1) needs it "
+            f"{path}: {what} folder not found; the FSCOCO-Seg layout (docs/data.md) needs it "
             "(check --root, or regenerate the data)"
         )
 
@@ -446,7 +446,7 @@ def read_split_checked(
                 f"{root / split}: every sketch ({len(report.skipped)}) was skipped, e.g. {first.message}; "
                 "the data is unusable as it is"
             )
-        raise DataError(f"{root / split}: no sketch found; check --root and the layout (SPEC §6.1)")
+        raise DataError(f"{root / split}: no sketch found; check --root and the layout (docs/data.md)")
     if report.skipped:
         log.warning("%s: skipped %d sketches %s", root / split, len(report.skipped), report.counts())
     return records, report

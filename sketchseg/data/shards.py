@@ -484,7 +484,7 @@ _OUR_FILE = re.compile(r"^[A-Za-z0-9_]+(-\d{6}\.tar|\.json)$")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--root", type=Path, required=True, metavar="DATA_ROOT", help="dataset root (FSCOCO-Seg layout, SPEC §6.1)"
+        "--root", type=Path, required=True, metavar="DATA_ROOT", help="dataset root (FSCOCO-Seg layout, docs/data.md)"
     )
     parser.add_argument(
         "--splits",

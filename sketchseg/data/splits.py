@@ -80,7 +80,7 @@ def sketches_by_participant(root: str | Path, sketch_dir: str = "train/sketches"
     :func:`paper_split`. Hidden files and other extensions are ignored; an id found twice raises DataError."""
     folder = Path(root) / sketch_dir
     if not folder.is_dir():
-        raise DataError(f"{folder}: participant folder tree not found; check --root (SPEC §6.1 layout)")
+        raise DataError(f"{folder}: participant folder tree not found; check --root (layout: docs/data.md)")
     out: dict[str, list[str]] = {}
     where: dict[str, Path] = {}
     for pdir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):

@@ -70,7 +70,7 @@ def compute_stats(root: Path) -> tuple[dict, dict[str, list[SketchRecord]]]:
     for split in ("train", "val", "test"):
         if not (root / split).is_dir():
             raise DataError(
-                f"{root / split}: split folder missing; --root must hold train/, val/ and test/ (SPEC §6.1)"
+                f"{root / split}: split folder missing; --root must hold train/, val/ and test/ (docs/data.md)"
             )
         recs, report = read_split_checked(root, split, on_error="skip", verify_images=False)
         entry: dict = {

@@ -218,7 +218,9 @@ def load_backbone(cfg: BackboneConfig) -> Backbone:
                 raise
             raise CheckpointError(
                 f"could not load pretrained weights {pretrained!r} for {name}: {type(exc).__name__}: {exc}. "
-                "Without network, download the weights elsewhere and pass the local file as pretrained"
+                "Without network: fill the Hugging Face cache open_clip reads on a machine with network and copy it "
+                "here, or pass a local weights file as pretrained (make paper: PRETRAINED=FILE); docs/paper-setting.md "
+                "says how"
             ) from None
     if activation.quick_gelu != uses_quick_gelu(clip):
         # a local-dir config without quick_gelu and force false cannot switch it off: say so instead of pretending
