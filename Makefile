@@ -74,7 +74,7 @@ pipeline-small: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc exp run $(SMALL)
 	@$(PY) -m sketchseg.pipeline
 
-# The paper's run (README "The paper's setting"): experiments/paper.yaml as the DVC experiment `paper`, on GPUs.
+# The paper's run (docs/paper-setting.md): experiments/paper.yaml as the DVC experiment `paper`, on GPUs.
 # PRETRAINED: a local weights file instead of the openai tag (OpenAI's ViT-B-16.pt); FSCOCO: the unpacked FSCOCO-Seg
 # release (default data/fscoco); SET: more KEY=VALUE changes, e.g. SET="train.batch_size=8".
 PRETRAINED ?=
@@ -86,7 +86,7 @@ paper: setup
 	  eval "PATH=\"$(CURDIR)/$(VENV)/bin:\$$PATH\" $(VENV)/bin/dvc exp run -n paper $$flags"
 	@$(PY) -m sketchseg.pipeline
 
-# People's sketches (docs: "People's sketches"): experiments/real.yaml as the DVC experiment `real`. FRISS: a copy of
+# People's sketches (docs/people.md): experiments/real.yaml as the DVC experiment `real`. FRISS: a copy of
 # FrISS (train/, val/), CBSC: a copy of CBSC (test/), both from github.com/aleynakutuk6/CAVT (datasets/data/).
 FRISS ?=
 CBSC ?=
