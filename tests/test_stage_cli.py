@@ -141,6 +141,9 @@ def test_source_stage_converts_real_stroke3_sketches(workdir: Path, capsys) -> N
     assert json.loads((workdir / "data/source/val/classes/sceneid-2-userid-2.json").read_text()) == [
         "tree", "water", "water"]  # fmt: skip
     assert main(["stage", "prepare", *real]) == 0
+    assert "converted train: 1 files" in capsys.readouterr().out  # prepare reports what each rule removed too
+    checks = json.loads((workdir / "data/prepared/checks.json").read_text())
+    assert checks["conversion"]["splits"]["test"]["dropped_sketches"] == 1
     assert json.loads((workdir / "data/prepared/splits.json").read_text())["test"] == ["1_outdoor_1"]
     assert main(["stage", "source", *real[:4], "-S", f"data.friss_test_root={friss}"]) == 2
     err = capsys.readouterr().err

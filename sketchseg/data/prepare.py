@@ -11,7 +11,9 @@ Writes into ``--out`` (atomically: the folder appears complete or not at all):
   ``train_mentions`` are keyed by that form, ``frequency``, ``seen`` and ``unseen`` by the labels' own names.
   Captions are parsed with the dataset's ``all_classes.json`` names known first (SPEC §5).
 - ``checks.json``: the annotation check report: per split sketches read, strokes, sketches skipped with
-  file and reason, ignored files, and which participants are known per split.
+  file and reason, ignored files, and which participants are known per split; for a converted real set
+  (``friss.json`` beside the data, :mod:`sketchseg.data.friss`) also ``conversion``: what the class map and the
+  vocabulary removed per split.
 """
 
 from __future__ import annotations
@@ -166,6 +168,9 @@ def prepare(
     check_disjoint(splits)
     categories = category_stats(records, all_classes, parse, max_categories)
     checks = checks_report(root, on_error, reports, participant_check(records))
+    conversion = root / "friss.json"  # a converted real set (data.source: friss): what each rule removed
+    if conversion.is_file():
+        checks["conversion"] = json.loads(conversion.read_text(encoding="utf-8"))
     meta = {"source": "released", "root": str(root), "on_error": on_error, "skipped": checks["totals"]["skipped"]}
     with atomic_dir(out) as tmp:
         write_splits(tmp / "splits.json", splits, meta)
@@ -188,6 +193,8 @@ def summary(checks: dict, out: Path) -> str:
     used = {s: len(f) for s, f in cats["frequency"].items()}
     unseen = {s: len(u) for s, u in cats["unseen"].items()}
     lines.append(f"  categories: {len(cats['all_classes'])} classes; used {used}; unseen in training {unseen}")
+    for line in checks.get("conversion", {}).get("summary", []):  # a converted real set: what each rule removed
+        lines.append(f"  converted {line}")
     if checks["test_participants_elsewhere"]:
         lines.append(f"  warning: test participants also in train/val: {checks['test_participants_elsewhere']}")
     return "\n".join(lines)
