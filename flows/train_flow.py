@@ -33,8 +33,8 @@ from sketchseg.errors import ConfigError
 from sketchseg.eval.report import compared_metrics, read_per_sketch
 from sketchseg.eval.selection import read_history
 from sketchseg.eval.selection import select_checkpoint as choose_checkpoint
-from sketchseg.eval.tables import write_json, write_plot_tables
-from sketchseg.io_utils import atomic_dir
+from sketchseg.eval.tables import write_plot_tables
+from sketchseg.io_utils import atomic_dir, write_json
 from sketchseg.tracking import registry
 from sketchseg.tracking.runs import DEFAULT_EXPERIMENT, log_training_run
 from sketchseg.tracking.store import tracking_uri as resolve_tracking_uri

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime
-import hashlib
 import json
 import logging
 import os
@@ -52,7 +51,7 @@ from typing import Any
 
 from sketchseg.config import Config, load_config
 from sketchseg.errors import DataError
-from sketchseg.io_utils import atomic_dir, file_sha256
+from sketchseg.io_utils import atomic_dir, file_sha256, folder_sha1, json_sha1, listing_fingerprint, write_json
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +62,6 @@ SOURCE_DIR = Path("data/source")
 TIMINGS_DIR = Path("data/timings")  # per-stage timings and host facts, declared in dvc.yaml as uncached outputs
 WORK_DIR = Path("data/work")  # the train stage's resumable state, which DVC does not delete before a rerun
 RUN_DIR = Path("data/train-run")  # the train stage's run folder: the finished training calibrated and evaluated
-
-
-def fingerprint(root: Path) -> str:
-    """Hash of every file's relative path, size and modification time under ``root``."""
-    h = hashlib.sha256()
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = Path(dirpath) / name
-            st = path.stat()
-            h.update(f"{path.relative_to(root)}\0{st.st_size}\0{int(st.st_mtime)}\n".encode())
-    return h.hexdigest()
 
 
 def dataset_root(source_dir: Path = SOURCE_DIR) -> Path:
@@ -114,7 +101,7 @@ def _named(root: Path) -> Path:
 
 def _write_marker(source_dir: Path, record: dict[str, Any]) -> None:
     with atomic_dir(source_dir) as tmp:
-        (tmp / "SOURCE.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        write_json(tmp / "SOURCE.json", record, atomic=False)
 
 
 def stage_source(cfg: Config, params: Path, overrides: list[str]) -> None:
@@ -136,7 +123,7 @@ def stage_source(cfg: Config, params: Path, overrides: list[str]) -> None:
     from sketchseg.data.fscoco import read_all_classes
 
     read_all_classes(root)  # at the root or in the split folders; the error lists every place looked at
-    _write_marker(source_dir, {"source": "fscoco", "root": str(_named(root)), "fingerprint": fingerprint(root)})
+    _write_marker(source_dir, {"source": "fscoco", "root": str(_named(root)), "fingerprint": listing_fingerprint(root)})
 
 
 def convert_friss(cfg: Config, source_dir: Path = SOURCE_DIR) -> None:
@@ -188,18 +175,16 @@ def train_work_dir(cfg: Config, foundation: Path | None) -> Path:
     """``data/work/train-KEY``: where the train stage trains. KEY digests everything the training reads (the model and
     train parameters but ``train.out``, the shards, the foundation and an initial checkpoint), so a folder found there
     holds a training this run may continue, and a changed input starts a fresh one."""
-    from sketchseg.train.trainer import foundation_digest
-
     tree = cfg.to_dict()
     init = cfg.train.init_checkpoint
     inputs = {
         "model": tree["model"],
         "train": {k: v for k, v in tree["train"].items() if k != "out"},
-        "shards": foundation_digest(cfg.data.shards),  # names and SHA-256 of the folder's files
-        "foundation": foundation_digest(foundation),
+        "shards": folder_sha1(cfg.data.shards),  # names and SHA-256 of the folder's files
+        "foundation": folder_sha1(foundation),
         "init_checkpoint": file_sha256(init) if init and Path(init).is_file() else init,
     }
-    key = hashlib.sha1(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    key = json_sha1(inputs)[:16]
     return WORK_DIR / f"train-{key}"
 
 
@@ -374,8 +359,6 @@ def host_facts() -> dict[str, Any]:
 
 def write_timing(stage: str, started: float, seconds: float, details: dict[str, Any] | None) -> Path:
     """``data/timings/STAGE.json``: the stage's wall-clock time, when it ran, on what, and its own details."""
-    path = TIMINGS_DIR / f"{stage}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "stage": stage,
         "seconds": round(seconds, 1),
@@ -383,8 +366,7 @@ def write_timing(stage: str, started: float, seconds: float, details: dict[str, 
         **host_facts(),
         **(details or {}),
     }
-    path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    return path
+    return write_json(TIMINGS_DIR / f"{stage}.json", record, atomic=False)
 
 
 def timings_line(folder: Path = TIMINGS_DIR) -> str:

@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from sketchseg.config import flatten
-from sketchseg.pipeline import STAGES, code_deps, code_files, fingerprint
+from sketchseg.io_utils import listing_fingerprint as fingerprint
+from sketchseg.pipeline import STAGES, code_deps, code_files
 from tests.conftest import REPO
 
 BIN = Path(sys.executable).parent

@@ -50,6 +50,7 @@ import numpy as np
 
 from sketchseg.data.vocabulary import normalise_name
 from sketchseg.errors import DataError, InputError
+from sketchseg.io_utils import write_json
 
 log = logging.getLogger(__name__)
 
@@ -391,7 +392,7 @@ def write_fscoco_layout(
 
     from sketchseg.data.strokes import rasterise, split_strokes
 
-    (out / "all_classes.json").write_text(json.dumps(list(vocabulary), indent=1) + "\n", encoding="utf-8")
+    write_json(out / "all_classes.json", list(vocabulary), atomic=False)
     participants: dict[str, str] = {}
     for split, items in scenes.items():
         for scene in items:
@@ -414,8 +415,8 @@ def write_fscoco_layout(
             (paths.get("text") or paths["captions"]).write_text(caption, encoding="utf-8")
             if split != "train":
                 np.save(paths["vector_sketches"], vector)
-                paths["classes"].write_text(json.dumps(scene.labels) + "\n", encoding="utf-8")
-    (out / "participants.json").write_text(json.dumps(participants, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+                write_json(paths["classes"], scene.labels, indent=None, atomic=False)
+    write_json(out / "participants.json", participants, sort_keys=True, atomic=False)
 
 
 @dataclass(frozen=True)
@@ -481,5 +482,5 @@ def convert(
         "splits": {split: r.to_dict() for split, r in real.reports.items()},
         "summary": [r.line() for r in real.reports.values()],
     }
-    (out / "friss.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    write_json(out / "friss.json", report, atomic=False)
     return report

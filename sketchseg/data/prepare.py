@@ -31,7 +31,7 @@ from sketchseg.data.records import SPLITS, SketchRecord
 from sketchseg.data.splits import check_disjoint, write_splits
 from sketchseg.data.vocabulary import normalise_name
 from sketchseg.errors import ConfigError, SketchsegError
-from sketchseg.io_utils import atomic_dir, atomic_file
+from sketchseg.io_utils import atomic_dir, write_json
 from sketchseg.progress import progress
 
 log = logging.getLogger(__name__)
@@ -175,9 +175,7 @@ def prepare(
     with atomic_dir(out) as tmp:
         write_splits(tmp / "splits.json", splits, meta)
         for name, content in (("categories.json", categories), ("checks.json", checks)):
-            with atomic_file(tmp / name) as fh:
-                json.dump(content, fh, indent=1)
-                fh.write("\n")
+            write_json(tmp / name, content)
     checks["categories"] = categories
     return checks
 

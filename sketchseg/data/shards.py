@@ -44,7 +44,7 @@ from PIL import Image
 
 from sketchseg.data.records import SPLITS, SketchRecord
 from sketchseg.errors import DataError, InputError
-from sketchseg.io_utils import atomic_dir
+from sketchseg.io_utils import atomic_dir, write_json
 
 if TYPE_CHECKING:
     import torch.utils.data
@@ -261,7 +261,7 @@ def write_shards(
                     categories = captions.parse_categories(record.caption, max_categories=max_categories, parser=parser)
                     writer.write(encode_sample(record, categories))
                     bar.update(1)
-        (tmp / index_path(tmp, split).name).write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
+        write_json(tmp / index_path(tmp, split).name, index, atomic=False)
     _commit(staging, out_dir, split, names)
     log.info("wrote %d %s samples in %d shards to %s", n, split, count, out_dir)
     return index

@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 
 from sketchseg.errors import DataError
-from sketchseg.io_utils import atomic_file
+from sketchseg.io_utils import write_json
 
 
 def paper_split(
@@ -51,9 +51,7 @@ def paper_split(
 
 def write_splits(path: str | Path, splits: dict[str, list[str]], meta: dict | None = None) -> None:
     """Write ``{"meta": ..., "train": [...], "val": [...], "test": [...]}`` atomically."""
-    with atomic_file(path) as fh:
-        json.dump({"meta": meta or {}, **splits}, fh, indent=1)
-        fh.write("\n")
+    write_json(path, {"meta": meta or {}, **splits})
 
 
 def read_splits(path: str | Path) -> dict[str, list[str]]:

@@ -71,7 +71,7 @@ def run_real(args: argparse.Namespace) -> int:
     from sketchseg.data.friss import read_set
     from sketchseg.eval.evaluate import samples_from_set
     from sketchseg.eval.report import baseline_model, evaluate_sets, format_table
-    from sketchseg.eval.tables import write_json
+    from sketchseg.io_utils import write_json
     from sketchseg.model.checkpoint import load_model
     from sketchseg.train.trainer import resolve_foundation
 

@@ -26,7 +26,6 @@ Conventions used by every function of this module:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections import Counter
@@ -40,7 +39,7 @@ import numpy as np
 from sketchseg.data.strokes import StrokeRaster
 from sketchseg.data.vocabulary import normalise_name
 from sketchseg.errors import InputError
-from sketchseg.io_utils import atomic_file
+from sketchseg.io_utils import write_json
 
 __all__ = [
     "SketchMetrics",
@@ -489,7 +488,5 @@ def _jsonable(value: Any) -> Any:
 
 def write_metrics_json(path: str | os.PathLike[str], summary: Mapping[str, Any]) -> str:
     """Write ``summary`` (e.g. :meth:`SegmentationEvaluator.summary`) as indented JSON, atomically; returns path."""
-    text = json.dumps(_jsonable(summary), indent=2, allow_nan=False)
-    with atomic_file(path) as fh:
-        fh.write(text + "\n")
+    write_json(path, _jsonable(summary), indent=2, allow_nan=False)
     return os.fspath(path)

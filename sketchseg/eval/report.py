@@ -47,7 +47,7 @@ from sketchseg.eval.floors import FLOORS
 from sketchseg.eval.grounding import KINDS, category_grounding
 from sketchseg.eval.metrics import pooled_scores, write_metrics_json
 from sketchseg.eval.plots import plot_category_accuracy, plot_segmentation_overlays, plot_threshold_curves
-from sketchseg.io_utils import atomic_file
+from sketchseg.io_utils import atomic_file, write_json
 from sketchseg.model.checkpoint import load_model, save_checkpoint
 from sketchseg.model.config import BackboneConfig
 from sketchseg.model.network import SketchSegModel
@@ -144,7 +144,7 @@ def calibrate(
         meta["calibration_val_accuracy"] = curve["best_accuracy"]
         save_checkpoint(model, out / "models" / f"{name}.pt", meta=meta)
     result = {"tau": tau, "val_acc_p": curve["best_accuracy"], "curve": curve}
-    _write_json(out / "calibration.json", result)
+    write_json(out / "calibration.json", result)
     return result
 
 
@@ -260,7 +260,7 @@ def run_report(
             curves["val"]["thresholds"], curves["val"]["accuracy"], curves["test"]["accuracy"], strict=True
         )
     ]
-    _write_json(out / "threshold_curve.json", rows)
+    write_json(out / "threshold_curve.json", rows)
     per_cat = test_opt.get("per_category", {})
     cat_rows = [
         {
@@ -272,7 +272,7 @@ def run_report(
         for c, v in sorted(per_cat.items())
         if v.get("acc_p") is not None
     ]
-    _write_json(out / "per_category.json", cat_rows)
+    write_json(out / "per_category.json", cat_rows)
     plot_threshold_curves(out / "threshold_curves.png", curves, chosen=tau)
     if cat_rows:
         tables = {"train": freq["train"]} if freq else {"test pixels": {r["category"]: r["pixels"] for r in cat_rows}}
@@ -381,12 +381,6 @@ def compared_metrics(figures: dict[str, Any]) -> dict[str, Any]:
 def _is_group_key(name: str) -> bool:
     """Whether a key of a split's figures is not a model: the seen/unseen groups and the comparisons."""
     return name.startswith(("vs_", "optimal_seen", "optimal_unseen"))
-
-
-def _write_json(path: Path, data: Any) -> None:
-    with atomic_file(path) as fh:
-        json.dump(data, fh, indent=1)
-        fh.write("\n")
 
 
 def format_table(metrics: dict[str, Any], splits: Sequence[str] = ("val", "test")) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sketchseg.errors import CheckpointError
 from sketchseg.eval.selection import read_history
-from sketchseg.io_utils import atomic_file
+from sketchseg.io_utils import write_json
 
 
 def read_steps(train_dir: str | Path) -> list[dict[str, Any]]:
@@ -36,16 +36,6 @@ def history_table(history: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def tau_table(steps: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows {step, tau} for the ``tau_steps.json`` plot (steps without a τ are skipped)."""
     return [{"step": r["step"], "tau": r["tau"]} for r in steps if r.get("tau") is not None]
-
-
-def write_json(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as indented JSON, atomically (the parent folder is created)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path) as fh:
-        json.dump(data, fh, indent=1)
-        fh.write("\n")
-    return path
 
 
 def write_plot_tables(train_dir: str | Path, eval_dir: str | Path) -> dict[str, Path]:

@@ -9,7 +9,6 @@ files, which the train stage depends on; :func:`build_foundation` returns the ti
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import torch
 
 from sketchseg.config import Config
-from sketchseg.io_utils import atomic_dir
+from sketchseg.io_utils import atomic_dir, write_json
 from sketchseg.model.backbone import load_backbone
 from sketchseg.provenance import provenance
 
@@ -38,9 +37,8 @@ def save_local_dir(clip: torch.nn.Module, model_cfg: dict, folder: Path) -> None
         "interpolation": "bicubic",
         "resize_mode": "shortest",
     }
-    (folder / "open_clip_config.json").write_text(
-        json.dumps({"model_cfg": model_cfg, "preprocess_cfg": preprocess}, indent=2) + "\n", encoding="utf-8"
-    )
+    write_json(folder / "open_clip_config.json", {"model_cfg": model_cfg, "preprocess_cfg": preprocess}, indent=2,
+               atomic=False)
     state = {k: v.detach().contiguous().cpu() for k, v in clip.state_dict().items()}
     save_file(state, str(folder / "open_clip_model.safetensors"))
 
@@ -89,5 +87,5 @@ def build_foundation(cfg: Config, *, data_root: Path, out: Path, progress: bool 
         t0 = time.perf_counter()
         report["zero_shot"] = zero_shot_report(tmp, Path(data_root), cfg.model, progress=progress)
         timing["zero_shot_seconds"] = round(time.perf_counter() - t0, 1)
-        (tmp / "foundation.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_json(tmp / "foundation.json", report, indent=2, atomic=False)
     return {**report, "timing": timing}

@@ -7,15 +7,14 @@ backbone travels inside it.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import os
 import tempfile
 from pathlib import Path
 
 import torch
 
 from sketchseg.errors import CheckpointError, ConfigError
+from sketchseg.io_utils import atomic_file, file_sha256, json_sha1, save_torch
 from sketchseg.model.authors import NUM_TENSORS, load_authors_checkpoint, looks_like_authors
 from sketchseg.model.backbone import (
     Backbone,
@@ -61,8 +60,6 @@ def weights_origin(weights: str) -> str:
 
 def save_checkpoint(model: SketchSegModel, path: str | Path, meta: dict | None = None) -> Path:
     """Write ``model`` (config, architecture, every weight, calibrated τ) to ``path`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "version": VERSION,
@@ -76,15 +73,7 @@ def save_checkpoint(model: SketchSegModel, path: str | Path, meta: dict | None =
         "provenance": provenance(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return save_torch(payload, path)
 
 
 PAYLOAD_FIELDS = {"model_config": dict, "clip_config": dict, "state_dict": dict}
@@ -180,17 +169,14 @@ def load_model(path: str | Path) -> SketchSegModel:
         cfg = ModelConfig.from_dict(payload["model_config"])
     except (ConfigError, TypeError) as exc:
         raise CheckpointError(f"{path}: damaged sketchseg checkpoint, invalid model config ({exc})") from None
-    digest = hashlib.sha1(json.dumps(payload["clip_config"], sort_keys=True).encode()).hexdigest()[:12]
+    digest = json_sha1(payload["clip_config"])[:12]
     name = f"sketchseg-ckpt-{digest}"
     if name not in open_clip.list_models():
         # open_clip's registry re-reads its config files, so the file must outlive this call: one file per
         # architecture (named by its hash) in a shared temporary folder, rewritten atomically.
-        folder = Path(tempfile.gettempdir()) / "sketchseg-clip-configs"
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{name}.json"
-        tmp = folder / f".{name}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(payload["clip_config"]))
-        os.replace(tmp, target)
+        target = Path(tempfile.gettempdir()) / "sketchseg-clip-configs" / f"{name}.json"
+        with atomic_file(target) as fh:
+            json.dump(payload["clip_config"], fh)
         open_clip.add_model_config(target)
     with quiet_random_init():  # the checkpoint's weights are loaded below
         try:
@@ -201,7 +187,7 @@ def load_model(path: str | Path) -> SketchSegModel:
     model = SketchSegModel(cfg, backbone=backbone)
     _check_weights(model, payload["state_dict"], path)
     model.load_state_dict(payload["state_dict"])
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    sha = file_sha256(path)[:12]
     origin = weights_origin(payload.get("weights") or describe_weights(cfg.backbone))
     activation = "QuickGELU" if uses_quick_gelu(clip) else "GELU"
     model.origin = origin

@@ -16,7 +16,6 @@ place at the end: an interrupted run leaves nothing that looks complete.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import sys
 from collections import Counter
@@ -33,7 +32,7 @@ from sketchseg.data.synth.scene import SynthSketch, make_object, make_scene
 from sketchseg.data.synth.shapes import CATEGORY_NAMES, DEFAULT_UNSEEN
 from sketchseg.data.synth.style import make_rng
 from sketchseg.errors import ConfigError
-from sketchseg.io_utils import atomic_dir
+from sketchseg.io_utils import atomic_dir, write_json
 from sketchseg.progress import progress as progress_bar
 
 FORMAT_VERSION = 1
@@ -64,10 +63,6 @@ def _save_png(image: np.ndarray, path: Path) -> None:
     Image.fromarray(image, mode="L").save(path, format="PNG", optimize=False, compress_level=1)
 
 
-def _write_json(path: Path, data: object, indent: int | None = None) -> None:
-    path.write_text(json.dumps(data, indent=indent, sort_keys=indent is not None) + "\n", encoding="utf-8")
-
-
 def _run_job(job: _Job) -> tuple[str, str, tuple[str, ...], str]:
     """Draw and write one sketch; returns (split, id, distinct categories, caption)."""
     root = Path(job.root)
@@ -89,7 +84,7 @@ def _run_job(job: _Job) -> tuple[str, str, tuple[str, ...], str]:
         _save_png(image, d / "images" / f"{sid}.png")
         (d / "captions" / f"{sid}.txt").write_text(sketch.caption + "\n", "utf-8")
         np.save(d / "vector_sketches" / f"{sid}.npy", vector)
-        _write_json(d / "classes" / f"{sid}.json", list(sketch.labels))
+        write_json(d / "classes" / f"{sid}.json", list(sketch.labels), indent=None, atomic=False)
     return job.split, sid, tuple(sketch.categories), sketch.caption
 
 
@@ -281,9 +276,9 @@ def generate(
             counts[split].update(cats)
             per_sketch[split][sid] = list(cats)
         used = sorted(set(counts["val"]) | set(counts["test"]))
-        _write_json(tmp / "all_classes.json", used, indent=1)
-        _write_json(tmp / "objects" / "labels.json", object_labels, indent=1)
+        write_json(tmp / "all_classes.json", used, sort_keys=True, atomic=False)
+        write_json(tmp / "objects" / "labels.json", object_labels, sort_keys=True, atomic=False)
         meta["category_counts"] = {name: dict(sorted(c.items())) for name, c in counts.items()}
         meta["sketch_categories"] = per_sketch
-        _write_json(tmp / "synth.json", meta, indent=1)
+        write_json(tmp / "synth.json", meta, sort_keys=True, atomic=False)
     return meta
