@@ -27,7 +27,7 @@ from safetensors.torch import load_file
 from sketchseg.config import flatten, load_config
 from sketchseg.data.synth import generate
 from sketchseg.model.checkpoint import read_checkpoint
-from sketchseg.train.trainer import lr_lambda
+from sketchseg.train.schedule import warmup_cosine
 from tests.conftest import REPO
 from tests.test_dvc import fresh_clone
 
@@ -150,7 +150,7 @@ def test_training_ran_bf16_at_lr_1e6(paper_run) -> None:
     rows = [json.loads(line) for line in (train / "steps.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1]
     warmup = load_config(paper_run["repo"] / "params.yaml").train.warmup_steps
-    assert rows[0]["lr"] == pytest.approx(1e-6 * lr_lambda(1, warmup, 1), rel=1e-9)
+    assert rows[0]["lr"] == pytest.approx(1e-6 * warmup_cosine(1, warmup, 1), rel=1e-9)
     if device == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():  # the user is told what bf16 costs here
         assert "autocast emulates bf16" in paper_run["log"]
     for name in ("optimal", "last"):

@@ -17,7 +17,7 @@ import torch
 
 from sketchseg.config import Config
 from sketchseg.io_utils import atomic_dir, write_json
-from sketchseg.model.backbone import load_backbone
+from sketchseg.model.backbone import image_mean_std, load_backbone
 from sketchseg.provenance import provenance
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,8 @@ def save_local_dir(clip: torch.nn.Module, model_cfg: dict, folder: Path) -> None
     visual = clip.visual
     preprocess = {
         "size": list(visual.image_size) if isinstance(visual.image_size, tuple) else visual.image_size,
-        "mean": list(getattr(visual, "image_mean", None) or (0.48145466, 0.4578275, 0.40821073)),
-        "std": list(getattr(visual, "image_std", None) or (0.26862954, 0.26130258, 0.27577711)),
+        "mean": list(image_mean_std(visual)[0]),
+        "std": list(image_mean_std(visual)[1]),
         "interpolation": "bicubic",
         "resize_mode": "shortest",
     }

@@ -40,23 +40,14 @@ from sketchseg.config import FoundationConfig
 from sketchseg.errors import DataError
 from sketchseg.foundation.data import OBJECT_TEMPLATES, ContrastiveData
 from sketchseg.foundation.vocabulary import CompactVocabulary
+from sketchseg.model.backbone import image_mean_std, normalise_intensity
 from sketchseg.model.config import ModelConfig
 from sketchseg.model.encoder import SketchEncoder
 from sketchseg.model.finetune import center_patch_filters
 from sketchseg.model.text import text_forward
+from sketchseg.train.schedule import warmup_cosine
 
 log = logging.getLogger(__name__)
-
-MEAN = (0.48145466, 0.4578275, 0.40821073)
-STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-def lr_at(step: int, total: int, warmup: int) -> float:
-    """Multiplier of the base learning rate: linear warm-up over ``warmup`` steps, then cosine decay to 0."""
-    if step < warmup:
-        return (step + 1) / warmup
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
-
 
 def region_features(patches: torch.Tensor, region_index: torch.Tensor) -> torch.Tensor:
     """Mean patch embedding of each mosaic cell: patches [M, K, D], region_index [R, P] -> [M * R, D]."""
@@ -211,12 +202,10 @@ def _train_clip(
     region_index = data.layout.region_index() if sampler.n_mosaic and data.layout is not None else None
     if sampler.n_mosaic and (region_index is None or data.layout.grid != encoder.grid[0]):
         raise DataError(f"the mosaics were laid out for another patch grid than the model's {encoder.grid}")
-    mean = torch.tensor(MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(STD).view(1, 3, 1, 1)
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in image_mean_std(clip.visual))
 
     def normalise(gray: torch.Tensor) -> torch.Tensor:
-        """[B, 1, S, S] intensities in [0, 1] -> [B, 3, S, S] CLIP-normalised images."""
-        return (gray.expand(-1, 3, -1, -1) - mean) / std
+        return normalise_intensity(gray, mean, std)
 
     params = [p for p in clip.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
@@ -267,7 +256,7 @@ def _train_clip(
             # mosaics are not flipped: a flip would swap the cells' names
             mosaic_images, mosaic_tokens = sampler.mosaics()
         for group in opt.param_groups:
-            group["lr"] = cfg.lr * lr_at(step, total, cfg.warmup_steps)
+            group["lr"] = cfg.lr * warmup_cosine(step, cfg.warmup_steps, total)
         scale = clip.logit_scale.exp()
         # global images need only the scene token, mosaics only the v-v patches: two passes, so that neither
         # computes (forward and backward) the path the other needs

@@ -20,6 +20,19 @@ from sketchseg.model.config import BackboneConfig
 log = logging.getLogger(__name__)
 
 PACKAGED_CONFIG_DIR = Path(__file__).parent / "configs"
+# CLIP's image normalisation (OpenAI's, open_clip's default), for a visual tower that does not state its own
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def image_mean_std(visual: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The per-channel mean and std a visual tower's images are normalised with."""
+    return getattr(visual, "image_mean", None) or OPENAI_MEAN, getattr(visual, "image_std", None) or OPENAI_STD
+
+
+def normalise_intensity(intensity: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """[B, 1, S, S] intensities in [0, 1] -> [B, 3, S, S] CLIP input; ``mean``, ``std``: [1, 3, 1, 1]."""
+    return (intensity.expand(-1, 3, -1, -1) - mean) / std
 
 
 def packaged_model_names() -> list[str]:

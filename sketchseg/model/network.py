@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sketchseg.model.backbone import Backbone, load_backbone
+from sketchseg.model.backbone import Backbone, image_mean_std, load_backbone, normalise_intensity
 from sketchseg.model.config import ModelConfig
 from sketchseg.model.encoder import SketchEncoder, SketchFeatures
 from sketchseg.model.finetune import configure_trainable
@@ -14,9 +14,6 @@ from sketchseg.model.shifts import sample_major, shift_offsets, shifted_copies
 from sketchseg.model.similarity import minmax_normalise, similarity_maps, upsample_maps
 from sketchseg.model.text import TextEncoder
 from sketchseg.model.threshold import LearnableThreshold, mask_sketch
-
-OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
-OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 class SketchSegModel(nn.Module):
@@ -36,8 +33,7 @@ class SketchSegModel(nn.Module):
             self.encoder = SketchEncoder(self.clip.visual, cfg, text_dim=self.text.embed_dim)
         shift_offsets(self.encoder.patch_size, cfg.patch_shifts)  # checks that the patch splits into n offsets
         self.threshold = LearnableThreshold(cfg.threshold_init, cfg.threshold_temperature)
-        mean = getattr(self.clip.visual, "image_mean", None) or OPENAI_MEAN
-        std = getattr(self.clip.visual, "image_std", None) or OPENAI_STD
+        mean, std = image_mean_std(self.clip.visual)
         self.register_buffer("pixel_mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         configure_trainable(self, cfg.finetune)
@@ -48,7 +44,7 @@ class SketchSegModel(nn.Module):
 
     def normalise(self, intensity: torch.Tensor) -> torch.Tensor:
         """[B, 1, S, S] intensities in [0, 1] -> [B, 3, S, S] CLIP-normalised RGB."""
-        return (intensity.expand(-1, 3, -1, -1) - self.pixel_mean) / self.pixel_std
+        return normalise_intensity(intensity, self.pixel_mean, self.pixel_std)
 
     def encode_sketch(self, intensity: torch.Tensor, need_scene: bool = True) -> SketchFeatures:
         """Holistic level: scene token [B, D] and patch embeddings [B, K, D]. In evaluation mode without the scene

@@ -22,7 +22,6 @@ import functools
 import hashlib
 import json
 import logging
-import math
 import os
 import random
 import shutil
@@ -45,6 +44,7 @@ from sketchseg.model.finetune import center_patch_filters, keep_filters_centred,
 from sketchseg.model.network import SketchSegModel
 from sketchseg.train import distributed as dist_utils
 from sketchseg.train.losses import LossConfig
+from sketchseg.train.schedule import warmup_cosine
 from sketchseg.train.step import TwoLevelStep
 
 log = logging.getLogger(__name__)
@@ -114,14 +114,6 @@ def train_transform(sample: dict[str, Any], size: tuple[int, int], flip: bool, s
         "caption": sample["caption"],
         "categories": list(sample["categories"]),
     }
-
-
-def lr_lambda(step: int, warmup: int, total: int) -> float:
-    """Linear warm-up then cosine decay to 0 (multiplier of the base learning rate)."""
-    if step < warmup:
-        return (step + 1) / max(1, warmup)
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 def _rng_state() -> dict[str, Any]:
@@ -316,7 +308,7 @@ def train(
     steps_per_epoch = batches_per_epoch // tc.grad_accum
     total_steps = steps_per_epoch * tc.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, functools.partial(lr_lambda, warmup=tc.warmup_steps, total=total_steps)
+        optimizer, functools.partial(warmup_cosine, warmup=tc.warmup_steps, total=total_steps)
     )
 
     ckpt_dir, models_dir = out / "checkpoints", out / "models"
