@@ -58,6 +58,7 @@ try:
     from PIL import Image
     from torch.nn.parallel import DistributedDataParallel
 
+    from sketchseg.config import LossConfig
     from sketchseg.errors import SketchsegError
     from sketchseg.model.authors import authors_model_config
     from sketchseg.model.config import BackboneConfig, ModelConfig
@@ -65,7 +66,6 @@ try:
     from sketchseg.model.network import SketchSegModel
     from sketchseg.model.segmenter import Segmenter
     from sketchseg.train import distributed as dist_utils
-    from sketchseg.train.losses import LossConfig
     from sketchseg.train.step import TwoLevelStep
 except ImportError as exc:  # one line, not a traceback: what is missing and where it comes from
     sys.exit(

@@ -1,10 +1,10 @@
 """Training-step benchmark (issue: two-level training, §7). Prints JSON.
 
-Step time (forward + backward + optimiser step) of ViT-B/16 with random weights at batch 16 on CPU, holistic +
+Step time (forward + backward + optimiser step) of ViT-B/16 with random weights at batch 16 on CPU, global +
 category level, and the number of encoder passes one step takes, for:
-- ``ours``: one holistic pass, then ONE category pass returning the category tokens of blocks 7, 10 and 12;
+- ``ours``: one global-level pass, then ONE category pass returning the category tokens of blocks 7, 10 and 12;
 - ``authors_design``: the released code's structure, which re-runs the encoder from block 1 for each exit block
-  (7, 10, 12) of the category level, plus the holistic pass (emulated here with our modules: same maths, one category
+  (7, 10, 12) of the category level, plus the global pass (emulated here with our modules: same maths, one category
   pass per exit block).
 Target: ours at least 2x faster per step. Encoder passes are counted with a hook on the first block.
 
@@ -20,10 +20,11 @@ import time
 
 import torch
 
+from sketchseg.config import LossConfig
 from sketchseg.model.config import BackboneConfig, ModelConfig
 from sketchseg.model.network import SketchSegModel
 from sketchseg.model.similarity import similarity_maps, upsample_maps
-from sketchseg.train.losses import LossConfig, stable_ids, total_loss
+from sketchseg.train.losses import stable_ids, total_loss
 from sketchseg.train.step import TwoLevelStep
 
 WORDS = "giraffe zebra grass cloud kite tree person bench house sun car dog bird boat fence mountain".split()

@@ -9,6 +9,7 @@ unnoticed. Relative paths are relative to the working directory (the repository 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -136,12 +137,25 @@ class FoundationConfig:
             raise ConfigError(f"foundation.object_variants={self.object_variants}: must be >= 1")
 
 
+DISTANCES: tuple[str, ...] = ("euclidean", "cosine")
+
+
+def check_distance(name: str) -> str:
+    """Return ``name`` if it is a known loss distance, else raise ConfigError listing the choices."""
+    if name not in DISTANCES:
+        raise ConfigError(f"unknown loss distance {name!r}; choose one of {', '.join(DISTANCES)}")
+    return name
+
+
 @dataclass
-class LossParams:
-    """SPEC §4: margin, distance and the loss ablations."""
+class LossConfig:
+    """The training loss (SPEC §4, :mod:`sketchseg.train.losses`), ``train.loss`` in params.yaml: L = the global
+    level's triplet loss (``global_loss``) + the category level's (``category_loss``), with ``margin`` and
+    ``distance``. ``global_loss: false`` and ``category_loss: false`` are the paper's ablations "w/o global loss" and
+    "w/o category level"; ``layers`` the multi-layer one (the exit blocks whose category tokens the loss reads)."""
 
     margin: float = 0.3
-    distance: str = "euclidean"
+    distance: str = "euclidean"  # euclidean (between L2-normalised embeddings) | cosine
     global_loss: bool = True
     category_loss: bool = True
     layers: list[int] | None = None  # blocks of the category loss; None = every cross-attention block
@@ -149,6 +163,21 @@ class LossParams:
     # sketchseg.train.losses.patch_caption_loss); 0 = off
     patch_weight: float = 0.0
     patch_temperature: float = 0.05
+
+    def __post_init__(self) -> None:
+        check_distance(self.distance)
+        if not math.isfinite(self.margin) or self.margin < 0:
+            raise ConfigError(f"train.loss.margin={self.margin}: must be a finite number >= 0; the paper uses 0.3")
+        if not math.isfinite(self.patch_weight) or self.patch_weight < 0 or self.patch_temperature <= 0:
+            raise ConfigError(
+                f"train.loss.patch_weight={self.patch_weight} must be >= 0 and train.loss.patch_temperature="
+                f"{self.patch_temperature} > 0"
+            )
+        if not (self.global_loss or self.category_loss or self.patch_weight > 0):
+            raise ConfigError(
+                "train.loss: global_loss and category_loss are false and patch_weight is 0: nothing to train; enable "
+                "at least one"
+            )
 
 
 @dataclass
@@ -176,7 +205,7 @@ class TrainConfig:
     # start from this checkpoint's model (a sketchseg checkpoint or the authors' sketch_seg_best_miou.pth) instead of
     # a new model on the foundation: its architecture and weights, the run's other model parameters (trainer.py)
     init_checkpoint: str | None = None
-    loss: LossParams = field(default_factory=LossParams)
+    loss: LossConfig = field(default_factory=LossConfig)
 
     def __post_init__(self) -> None:
         if self.precision not in ("auto", "fp32", "bf16"):

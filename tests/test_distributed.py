@@ -20,6 +20,7 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from sketchseg.config import LossConfig
 from sketchseg.errors import ConfigError
 from sketchseg.train.distributed import (
     all_reduce_mean,
@@ -34,7 +35,7 @@ from sketchseg.train.distributed import (
     seed_everything,
     world_size,
 )
-from sketchseg.train.losses import LossConfig, total_loss
+from sketchseg.train.losses import total_loss
 
 WORLD = 2
 LAYERS = (7, 12)

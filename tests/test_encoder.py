@@ -134,9 +134,9 @@ def test_category_token_depends_on_its_own_text_only() -> None:
     other = model.encode_categories(["giraffe", "cloud"])
     changed_self = model.encode_categories(["house", "zebra"])
     with torch.no_grad():
-        base = enc.encode_categories(x, text)
-        other_sample = enc.encode_categories(x, other)  # only sample 1's text changes
-        own = enc.encode_categories(x, changed_self)  # only sample 0's text changes
+        base = enc.category_tokens(x, text)
+        other_sample = enc.category_tokens(x, other)  # only sample 1's text changes
+        own = enc.category_tokens(x, changed_self)  # only sample 0's text changes
     for block in enc.cross_blocks:
         assert base[block].shape == (2, model.clip.visual.output_dim)
         torch.testing.assert_close(other_sample[block][0], base[block][0], atol=0, rtol=0)
@@ -148,8 +148,8 @@ def test_category_tokens_without_cross_attention_ignore_text() -> None:
     model = make_model(cross_attention=False)
     x = images(model, n=1)
     with torch.no_grad():
-        a = model.encoder.encode_categories(x, model.encode_categories(["tree"]))
-        b = model.encoder.encode_categories(x, model.encode_categories(["boat"]))
+        a = model.encoder.category_tokens(x, model.encode_categories(["tree"]))
+        b = model.encoder.category_tokens(x, model.encode_categories(["boat"]))
     for block in a:
         torch.testing.assert_close(a[block], b[block], atol=0, rtol=0)
 
@@ -160,7 +160,7 @@ def test_one_pass_returns_every_exit_block() -> None:
     hooks = [b.mlp.register_forward_hook(lambda *a: calls.append(1)) for b in model.clip.visual.transformer.resblocks]
     x = images(model, n=3)
     with torch.no_grad():
-        out = model.encoder.encode_categories(x, model.encode_categories(["a", "b", "c"]))
+        out = model.encoder.category_tokens(x, model.encode_categories(["a", "b", "c"]))
     for h in hooks:
         h.remove()
     assert sorted(out) == [2, 3, 4]
@@ -243,7 +243,7 @@ def test_category_tokens_equal_literal_cross_attention() -> None:
     width, heads = enc.width, enc.heads
     dh = width // heads
     with torch.no_grad():
-        ours = enc.encode_categories(x_img, text)
+        ours = enc.category_tokens(x_img, text)
         x = literal_embed(model, x_img)
         expected = {}
         for i, block in enumerate(visual.transformer.resblocks):

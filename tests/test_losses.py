@@ -7,19 +7,19 @@ import math
 import pytest
 import torch
 
+from sketchseg.config import LossConfig
 from sketchseg.errors import ConfigError
 from sketchseg.train.distributed import gather_tensor, gather_with_grad
 from sketchseg.train.losses import (
-    LossConfig,
-    category_loss,
-    holistic_loss,
+    category_triplet_loss,
+    global_triplet_loss,
+    hard_negative_triplet_loss,
     mine_hardest_negatives,
     pairwise_distance,
     scale_grad,
     stable_id,
     stable_ids,
     total_loss,
-    triplet_loss_global,
 )
 
 
@@ -103,7 +103,7 @@ def test_mining_rejects_mismatched_shapes() -> None:
 # ---------------------------------------------------------------- exact values
 
 
-def test_holistic_loss_exact_value_excludes_closer_duplicate() -> None:
+def test_global_triplet_loss_exact_value_excludes_closer_duplicate() -> None:
     # captions 0 and 2 are the same caption (group 10); caption 2 (25 deg) is closer to anchor 0 than
     # anchor 0's own positive (40 deg) but must not be its negative.
     anchors = unit(0.0, 90.0, 30.0)
@@ -113,7 +113,7 @@ def test_holistic_loss_exact_value_excludes_closer_duplicate() -> None:
     h0 = chord(40) - chord(10) + margin  # negative: caption 1 (the only other group)
     h1 = chord(80) - chord(50) + margin  # negatives 40 deg (d=chord 50) and 25 deg (chord 65): hardest = 40 deg
     h2 = max(chord(5) - chord(20) + margin, 0.0)  # inactive
-    loss, stats = holistic_loss(anchors, positives, groups, margin=margin)
+    loss, stats = global_triplet_loss(anchors, positives, groups, margin=margin)
     assert h2 == 0.0
     assert loss.item() == pytest.approx((h0 + h1 + h2) / 3, abs=1e-6)
     assert stats["active"] == pytest.approx(2 / 3)
@@ -122,16 +122,16 @@ def test_holistic_loss_exact_value_excludes_closer_duplicate() -> None:
     assert stats["neg_dist"] == pytest.approx((chord(10) + chord(50) + chord(20)) / 3, abs=1e-6)
 
 
-def test_holistic_loss_default_margin_and_cosine_distance() -> None:
+def test_global_triplet_loss_default_margin_and_cosine_distance() -> None:
     anchors = unit(0.0, 90.0)
     positives = unit(70.0, 30.0)
     groups = torch.tensor([1, 2])
     cos_d = lambda deg: 1 - math.cos(math.radians(deg))  # noqa: E731
-    loss_e, stats = holistic_loss(anchors, positives, groups)  # margin 0.3, euclidean
+    loss_e, stats = global_triplet_loss(anchors, positives, groups)  # margin 0.3, euclidean
     expected_e = (max(chord(70) - chord(30) + 0.3, 0) + max(chord(60) - chord(20) + 0.3, 0)) / 2
     assert stats["active"] == 1.0
     assert loss_e.item() == pytest.approx(expected_e, abs=1e-6)
-    loss_c, _ = holistic_loss(anchors, positives, groups, distance="cosine")
+    loss_c, _ = global_triplet_loss(anchors, positives, groups, distance="cosine")
     expected_c = (max(cos_d(70) - cos_d(30) + 0.3, 0) + max(cos_d(60) - cos_d(20) + 0.3, 0)) / 2
     assert loss_c.item() == pytest.approx(expected_c, abs=1e-6)
 
@@ -140,7 +140,7 @@ def test_anchor_without_negative_contributes_zero_but_counts() -> None:
     anchors = unit(0.0, 90.0, 180.0)
     positives = unit(100.0, 60.0, 30.0)
     # anchors 0 and 1 share a caption (group 4): their only negative is caption 2
-    loss, stats = holistic_loss(anchors, positives, torch.tensor([4, 4, 9]))
+    loss, stats = global_triplet_loss(anchors, positives, torch.tensor([4, 4, 9]))
     h0 = chord(100) - chord(30) + 0.3
     h1 = chord(30) - chord(60) + 0.3  # inactive
     h2 = chord(150) - chord(80) + 0.3  # candidates at 100 (80 deg away) and 60 deg (120 away): 100 deg is hardest
@@ -148,7 +148,7 @@ def test_anchor_without_negative_contributes_zero_but_counts() -> None:
     assert loss.item() == pytest.approx((h0 + h2) / 3, abs=1e-6)
     assert stats["no_negative"] == 0.0
     # every caption is the same: no negatives at all, zero loss, all counted
-    loss, stats = holistic_loss(anchors, positives, torch.tensor([4, 4, 4]))
+    loss, stats = global_triplet_loss(anchors, positives, torch.tensor([4, 4, 4]))
     assert loss.item() == 0.0
     assert stats["no_negative"] == 3.0 and stats["triplets"] == 3.0 and math.isnan(stats["neg_dist"])
 
@@ -164,19 +164,19 @@ def test_category_loss_sums_layers_and_never_uses_same_category() -> None:
     layer7 = [chord(10) - chord(80) + m, chord(45) - chord(45) + m, chord(80) - chord(10) + m]
     layer12 = [chord(20) - chord(110) + m, chord(80) - chord(10) + m, chord(60) - chord(30) + m]
     expected = sum(max(h, 0) for h in layer7) / 3 + sum(max(h, 0) for h in layer12) / 3
-    loss, stats = category_loss({12: tokens_12, 7: tokens_7}, prompts, ids)
+    loss, stats = category_triplet_loss({12: tokens_12, 7: tokens_7}, prompts, ids)
     assert loss.item() == pytest.approx(expected, abs=1e-6)
     assert stats["l7/loss"] == pytest.approx(sum(max(h, 0) for h in layer7) / 3, abs=1e-6)
     assert stats["l12/active"] == pytest.approx(sum(h > 0 for h in layer12) / 3)
-    single, _ = category_loss({12: tokens_12}, prompts, ids)
+    single, _ = category_triplet_loss({12: tokens_12}, prompts, ids)
     assert single.item() == pytest.approx(sum(max(h, 0) for h in layer12) / 3, abs=1e-6)
 
 
 def test_total_loss_adds_terms_and_global_loss_switch() -> None:
     vst, cst, groups = unit(0.0, 90.0), unit(70.0, 30.0), torch.tensor([1, 2])
     vct, cct, ids = {12: unit(10.0, 45.0, 80.0)}, unit(0.0, 90.0, 0.0), torch.tensor([5, 7, 5])
-    h, _ = holistic_loss(vst, cst, groups)
-    c, _ = category_loss(vct, cct, ids)
+    h, _ = global_triplet_loss(vst, cst, groups)
+    c, _ = category_triplet_loss(vct, cct, ids)
     both, stats = total_loss(LossConfig(), vst, cst, groups, vct, cct, ids)
     assert both.item() == pytest.approx(h.item() + c.item(), abs=1e-9)
     assert stats["loss"] == pytest.approx(h.item() + c.item(), abs=1e-9)
@@ -194,7 +194,7 @@ def test_total_loss_adds_terms_and_global_loss_switch() -> None:
 def test_gradients_reach_anchors_positives_and_negatives() -> None:
     anchors = unit(0.0, 90.0, requires_grad=True)
     positives = unit(70.0, 30.0, requires_grad=True)
-    loss, stats = holistic_loss(anchors, positives, torch.tensor([1, 2]))
+    loss, stats = global_triplet_loss(anchors, positives, torch.tensor([1, 2]))
     assert stats["active"] == 1.0
     loss.backward()
     assert anchors.grad is not None and positives.grad is not None
@@ -203,7 +203,7 @@ def test_gradients_reach_anchors_positives_and_negatives() -> None:
 
     # gradient matches finite differences of the loss in the anchor (float64)
     def f(a: torch.Tensor) -> torch.Tensor:
-        return holistic_loss(a, positives.detach(), torch.tensor([1, 2]))[0]
+        return global_triplet_loss(a, positives.detach(), torch.tensor([1, 2]))[0]
 
     assert torch.autograd.gradcheck(f, (unit(0.0, 90.0, requires_grad=True),))
 
@@ -214,19 +214,19 @@ def test_hardest_negative_changes_when_embeddings_change() -> None:
     before = unit(60.0, 80.0, 120.0)
     index, _ = mine_hardest_negatives(pairwise_distance(anchors, before), groups, groups)
     assert index.tolist() == [1, 2, 0]
-    loss, _ = triplet_loss_global(anchors, before, groups)
+    loss, _ = hard_negative_triplet_loss(anchors, before, groups)
     hinges = [chord(60) - chord(80) + 0.3, chord(100) - chord(60) + 0.3, chord(150) - chord(150) + 0.3]
     assert loss.item() == pytest.approx(sum(max(h, 0) for h in hinges) / 3, abs=1e-6)
     after = unit(60.0, 80.0, -30.0)  # caption 2 moves next to anchor 0
     index, _ = mine_hardest_negatives(pairwise_distance(anchors, after), groups, groups)
     assert index.tolist() == [2, 0, 0]
-    loss, _ = triplet_loss_global(anchors, after, groups)
+    loss, _ = hard_negative_triplet_loss(anchors, after, groups)
     hinges = [chord(60) - chord(30) + 0.3, chord(100) - chord(120) + 0.3, chord(60) - chord(150) + 0.3]
     assert loss.item() == pytest.approx(sum(max(h, 0) for h in hinges) / 3, abs=1e-6)
 
 
 def bf16_maths_loss(a: torch.Tensor, p: torch.Tensor, margin: float = 0.3) -> float:
-    """The two-sample holistic loss with every operation in bfloat16 (what the loss must NOT do)."""
+    """The two-sample global loss with every operation in bfloat16 (what the loss must NOT do)."""
     a, p = a.bfloat16(), p.bfloat16()
     a, p = a / a.norm(dim=1, keepdim=True), p / p.norm(dim=1, keepdim=True)
     d = ((a[:, None] - p[None]) ** 2).sum(-1).sqrt()  # [2, 2] in bf16
@@ -236,11 +236,11 @@ def bf16_maths_loss(a: torch.Tensor, p: torch.Tensor, margin: float = 0.3) -> fl
 
 def test_loss_in_float32_and_half_inputs() -> None:
     a32, p32 = unit(0.0, 90.0).float(), unit(70.0, 30.0).float()
-    ref, _ = holistic_loss(a32.double(), p32.double(), torch.tensor([1, 2]))
-    got, _ = holistic_loss(a32.bfloat16(), p32.bfloat16(), torch.tensor([1, 2]))
+    ref, _ = global_triplet_loss(a32.double(), p32.double(), torch.tensor([1, 2]))
+    got, _ = global_triplet_loss(a32.bfloat16(), p32.bfloat16(), torch.tensor([1, 2]))
     assert got.dtype == torch.float32
     # bf16 inputs, fp32 maths: the float64 loss of the bf16-rounded inputs, up to float32 rounding ...
-    rounded, _ = holistic_loss(a32.bfloat16().double(), p32.bfloat16().double(), torch.tensor([1, 2]))
+    rounded, _ = global_triplet_loss(a32.bfloat16().double(), p32.bfloat16().double(), torch.tensor([1, 2]))
     assert got.item() == pytest.approx(rounded.item(), abs=1e-6)
     # ... and within the inputs' rounding of the exact loss (1.25e-3 off here), where bf16 maths are not (4.2e-3)
     tol = 2e-3
@@ -299,8 +299,6 @@ def test_caption_patch_loss_on_a_hand_made_batch() -> None:
 
 
 def test_caption_patch_loss_joins_the_total_only_when_weighted() -> None:
-    from sketchseg.train.losses import LossConfig, total_loss
-
     vst, cst = torch.randn(4, 8), torch.randn(4, 8)
     ids = torch.arange(4)
     patch = (torch.randn(4, 3, 8), torch.randn(2, 8), torch.ones(4, 2, dtype=torch.bool) & (torch.arange(2) == 0),

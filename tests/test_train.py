@@ -16,7 +16,7 @@ import torch.nn.functional as F
 import yaml
 
 from sketchseg.cli import main
-from sketchseg.config import Config, load_config
+from sketchseg.config import Config, LossConfig, load_config
 from sketchseg.data.shards import make_dataset
 from sketchseg.errors import CheckpointError
 from sketchseg.eval.evaluate import evaluate_model, samples_from_shards
@@ -26,7 +26,6 @@ from sketchseg.model.finetune import trainable_parameters
 from sketchseg.model.network import SketchSegModel
 from sketchseg.train.cli import launch
 from sketchseg.train.distributed import seed_everything
-from sketchseg.train.losses import LossConfig
 from sketchseg.train.step import TwoLevelStep
 from sketchseg.train.trainer import (
     _rng_state,

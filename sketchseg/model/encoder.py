@@ -25,7 +25,7 @@ from sketchseg.model.exit_block import AuthorsExitBlock
 
 @dataclass
 class SketchFeatures:
-    """Holistic outputs. ``scene``: [B, D] scene token (VST); ``patches``: [B, K, D] patch embeddings H;
+    """Global-level outputs. ``scene``: [B, D] scene token (VST); ``patches``: [B, K, D] patch embeddings H;
     ``grid``: (rows, cols) of the patch grid; ``shifts``: see :mod:`sketchseg.model.shifts`."""
 
     scene: torch.Tensor | None
@@ -151,9 +151,9 @@ class SketchEncoder(nn.Module):
         tokens = v.ln_post(tokens)
         return tokens @ v.proj if v.proj is not None else tokens
 
-    # ---- holistic level -----------------------------------------------------------------------------------
+    # ---- global level -------------------------------------------------------------------------------------
     def forward(self, images: torch.Tensor, need_scene: bool = True) -> SketchFeatures:
-        """Holistic forward: [B, 3, H, W] -> scene token (original path) and patch embeddings (v-v path)."""
+        """Global-level forward: [B, 3, H, W] -> scene token (original path) and patch embeddings (v-v path)."""
         x = self.embed(images)  # x_o: [B, N, W]
         first_vv = self.depth - self.vv_layers
         x_s = None
@@ -180,7 +180,7 @@ class SketchEncoder(nn.Module):
         return SketchFeatures(scene=scene, patches=patches, grid=self.grid)
 
     # ---- category level -----------------------------------------------------------------------------------
-    def encode_categories(self, images: torch.Tensor, text: torch.Tensor) -> dict[int, torch.Tensor]:
+    def category_tokens(self, images: torch.Tensor, text: torch.Tensor) -> dict[int, torch.Tensor]:
         """Category tokens VCT of one encoder pass.
 
         images: [N, 3, H, W] (masked sketches), text: [N, D_text] category embeddings CCT.

@@ -47,7 +47,7 @@ class SketchSegModel(nn.Module):
         return normalise_intensity(intensity, self.pixel_mean, self.pixel_std)
 
     def encode_sketch(self, intensity: torch.Tensor, need_scene: bool = True) -> SketchFeatures:
-        """Holistic level: scene token [B, D] and patch embeddings [B, K, D]. In evaluation mode without the scene
+        """Global level: scene token [B, D] and patch embeddings [B, K, D]. In evaluation mode without the scene
         token, with ``patch_shifts`` n > 1, the patch embeddings of n x n shifted copies of each sketch
         (:mod:`sketchseg.model.shifts`): [B, n * n * K, D], which :meth:`grid_similarity` averages into finer maps."""
         n = self.cfg.patch_shifts
@@ -58,7 +58,8 @@ class SketchSegModel(nn.Module):
         return SketchFeatures(scene=None, patches=sample_major(feats.patches, n), grid=feats.grid, shifts=n)
 
     def encode_categories(self, categories: list[str]) -> torch.Tensor:
-        """Category names -> [C, D] CCT (cached, no gradient)."""
+        """Category names -> [C, D] text embeddings CCT (cached, no gradient); the visual category tokens VCT are
+        :meth:`category_tokens`'."""
         return self.text.encode_categories(categories)
 
     def encode_captions(self, captions: list[str]) -> torch.Tensor:
@@ -101,7 +102,7 @@ class SketchSegModel(nn.Module):
 
     def category_tokens(self, masked: torch.Tensor, text: torch.Tensor) -> dict[int, torch.Tensor]:
         """masked: [N, 1, S, S] intensities, text: [N, D] -> {block: [N, D]} VCT from one encoder pass."""
-        return self.encoder.encode_categories(self.normalise(masked), text)
+        return self.encoder.category_tokens(self.normalise(masked), text)
 
     def scene_logits(self, scene: torch.Tensor, captions: torch.Tensor) -> torch.Tensor:
         """Cosine similarity of scene tokens [B, D] with caption embeddings [M, D] -> [B, M]."""

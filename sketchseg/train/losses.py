@@ -1,13 +1,14 @@
-"""Triplet losses with hard-negative mining over the global batch (SPEC §4, paper Eq. 1 and 4).
+"""Triplet losses with hard-negative mining over the global batch (SPEC §4, paper Eq. 1 and 4), one per level of the
+two-level method, and their sum (:func:`total_loss`, configured by :class:`sketchseg.config.LossConfig`).
 
-Holistic level: anchor = the sketch's scene token VST_i, positive = its caption embedding CST_i, negative =
-the caption of the global batch closest to the anchor among captions that are not duplicates of the anchor's
-own caption. Duplicates are given by integer group ids (equal id = same caption); a duplicate is never a negative,
-even when it is the closest caption (the authors' code used copies of the same sketch as negatives).
+Global level (``train.loss.global_loss``): anchor = the sketch's scene token VST_i, positive = its caption embedding
+CST_i, negative = the caption of the global batch closest to the anchor among captions that are not duplicates of
+the anchor's own caption. Duplicates are given by integer group ids (equal id = same caption); a duplicate is never a
+negative, even when it is the closest caption (the authors' code used copies of the same sketch as negatives).
 
-Category level: anchor = the category token VCT after each chosen block, positive = the category's prompt
-embedding CCT, negative = the closest prompt of a different category (integer category id) in the global batch.
-The per-layer losses are summed ("multi-layer loss").
+Category level (``train.loss.category_loss``): anchor = the category token VCT after each chosen block, positive =
+the category's prompt embedding CCT, negative = the closest prompt of a different category (integer category id) in
+the global batch. The per-layer losses are summed ("multi-layer loss").
 
 Each triplet contributes `max(d(a, p) - d(a, n) + margin, 0)`; the loss is the mean over all anchors of the
 global batch. An anchor with no valid negative (every candidate is a duplicate) contributes 0, still counts in
@@ -31,51 +32,14 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from sketchseg.errors import ConfigError
+from sketchseg.config import LossConfig, check_distance
 from sketchseg.train.distributed import gather_tensor, gather_with_grad, world_size
 
-DISTANCES: tuple[str, ...] = ("euclidean", "cosine")
-DEFAULT_MARGIN = 0.3
-
-
-@dataclass(frozen=True)
-class LossConfig:
-    """Loss settings. `global_loss: false` and `category_loss: false` are the paper's ablations
-    "w/o global loss" and "w/o category level"; the multi-layer ablation is chosen by which layers the
-    model returns category tokens for."""
-
-    margin: float = DEFAULT_MARGIN
-    distance: str = "euclidean"
-    global_loss: bool = True
-    category_loss: bool = True
-    patch_weight: float = 0.0  # weight of the caption patch loss (:func:`patch_caption_loss`); 0 = off (the paper)
-    patch_temperature: float = 0.05
-
-    def __post_init__(self) -> None:
-        check_distance(self.distance)
-        if not math.isfinite(self.margin) or self.margin < 0:
-            raise ConfigError(f"loss margin must be a finite number >= 0, got {self.margin}; the paper uses 0.3")
-        if not math.isfinite(self.patch_weight) or self.patch_weight < 0 or self.patch_temperature <= 0:
-            raise ConfigError(
-                f"train.loss.patch_weight={self.patch_weight} must be >= 0 and train.loss.patch_temperature="
-                f"{self.patch_temperature} > 0"
-            )
-        if not (self.global_loss or self.category_loss or self.patch_weight > 0):
-            raise ConfigError(
-                "global_loss and category_loss are false and patch_weight is 0: nothing to train; enable at least one"
-            )
-
-
-def check_distance(name: str) -> str:
-    """Return `name` if it is a known distance, else raise ConfigError listing the choices."""
-    if name not in DISTANCES:
-        raise ConfigError(f"unknown loss distance {name!r}; choose one of {', '.join(DISTANCES)}")
-    return name
+DEFAULT_MARGIN = LossConfig.margin
 
 
 def stable_id(text: str) -> int:
@@ -146,7 +110,7 @@ def scale_grad(x: torch.Tensor, scale: float) -> torch.Tensor:
     return _ScaleGrad.apply(x, float(scale))
 
 
-def triplet_loss_global(
+def hard_negative_triplet_loss(
     anchors: torch.Tensor,
     positives: torch.Tensor,
     groups: torch.Tensor,
@@ -200,7 +164,7 @@ def _resolve_scale(grad_scale: float | None) -> float:
     return float(world_size()) if grad_scale is None else float(grad_scale)
 
 
-def holistic_loss(
+def global_triplet_loss(
     vst: torch.Tensor,
     cst: torch.Tensor,
     group_ids: torch.Tensor,
@@ -208,24 +172,24 @@ def holistic_loss(
     distance: str = "euclidean",
     grad_scale: float | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Holistic triplet loss (Eq. 1) over the global batch.
+    """The global level's triplet loss (Eq. 1) over the global batch.
 
     vst: [B, D] this rank's sketch scene tokens; cst: [B, D] their captions' embeddings; group_ids: [B] integer
     caption ids (equal = duplicate caption, never a negative; see `stable_ids`). `grad_scale` defaults to the
-    world size (DDP averages gradients). Returns (loss, stats), the stats of `triplet_loss_global`.
+    world size (DDP averages gradients). Returns (loss, stats), the stats of `hard_negative_triplet_loss`.
     """
     if vst.dim() != 2 or cst.shape != vst.shape:
         raise ValueError(
-            f"holistic loss expects VST and CST of equal shape [B, D], got {tuple(vst.shape)} and {tuple(cst.shape)}"
+            f"the global loss expects VST and CST of equal shape [B, D], got {tuple(vst.shape)} and {tuple(cst.shape)}"
         )
     anchors = gather_with_grad(vst)  # [B_global, D]
     positives = gather_with_grad(cst)  # [B_global, D]
     groups = gather_tensor(group_ids.to(device=vst.device, dtype=torch.long))  # [B_global]
-    loss, stats = triplet_loss_global(anchors, positives, groups, margin, distance)
+    loss, stats = hard_negative_triplet_loss(anchors, positives, groups, margin, distance)
     return scale_grad(loss, _resolve_scale(grad_scale)), stats
 
 
-def category_loss(
+def category_triplet_loss(
     vct: Mapping[int, torch.Tensor],
     cct: torch.Tensor,
     category_ids: torch.Tensor,
@@ -233,7 +197,7 @@ def category_loss(
     distance: str = "euclidean",
     grad_scale: float | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Category-level triplet loss (Eq. 4), summed over layers, over the global batch.
+    """The category level's triplet loss (Eq. 4), summed over layers, over the global batch.
 
     vct: layer -> [N, D] category tokens of this rank's N (sample, category) pairs (N may differ across ranks);
     cct: [N, D] the categories' prompt embeddings; category_ids: [N] integer category ids (the same category in
@@ -258,7 +222,7 @@ def category_loss(
                 f"category tokens of layer {layer} have shape {tuple(tokens.shape)}, "
                 f"expected {tuple(cct.shape)} like CCT"
             )
-        loss_l, stats_l = triplet_loss_global(gather_with_grad(tokens), positives, ids, margin, distance)
+        loss_l, stats_l = hard_negative_triplet_loss(gather_with_grad(tokens), positives, ids, margin, distance)
         total = loss_l if total is None else total + loss_l
         stats.update({f"l{layer}/{key}": value for key, value in stats_l.items()})
     assert total is not None
@@ -314,7 +278,7 @@ def total_loss(
     """L = L_global + L_category (SPEC §4), each term included when enabled in `cfg`, plus ``patch_weight`` x the
     caption patch loss when it is on (``patch``: the inputs of :func:`patch_caption_loss`).
 
-    Inputs as in `holistic_loss` and `category_loss`; a disabled term's inputs may be None. Returns
+    Inputs as in `global_triplet_loss` and `category_triplet_loss`; a disabled term's inputs may be None. Returns
     (loss, stats) with "loss", "holistic/...", "category/..." and "patch/..." entries (floats, global-batch values).
     """
     terms: list[torch.Tensor] = []
@@ -322,13 +286,13 @@ def total_loss(
     if cfg.global_loss:
         if vst is None or cst is None or group_ids is None:
             raise ValueError("global_loss is on but VST, CST or the caption group ids were not given")
-        loss_h, stats_h = holistic_loss(vst, cst, group_ids, cfg.margin, cfg.distance, grad_scale)
+        loss_h, stats_h = global_triplet_loss(vst, cst, group_ids, cfg.margin, cfg.distance, grad_scale)
         terms.append(loss_h)
         stats.update({f"holistic/{key}": value for key, value in stats_h.items()})
     if cfg.category_loss:
         if vct is None or cct is None or category_ids is None:
             raise ValueError("category_loss is on but the category tokens, CCT or category ids were not given")
-        loss_c, stats_c = category_loss(vct, cct, category_ids, cfg.margin, cfg.distance, grad_scale)
+        loss_c, stats_c = category_triplet_loss(vct, cct, category_ids, cfg.margin, cfg.distance, grad_scale)
         terms.append(loss_c)
         stats.update({f"category/{key}": value for key, value in stats_c.items()})
     if cfg.patch_weight > 0:

@@ -1,8 +1,8 @@
-"""One training step of the two-level method (SPEC §3-§4, paper Fig. 2): holistic level on the scene sketches,
+"""One training step of the two-level method (SPEC §3-§4, paper Fig. 2): global level on the scene sketches,
 category level on the category-isolated sketches, in one module so that DistributedDataParallel can wrap it.
 
 For a batch of B sketches with up to ``max_categories`` categories each (N (sample, category) pairs):
-1. holistic: scene tokens VST [B, D] and patch embeddings [B, K, D] from ONE encoder pass; captions -> CST [B, D];
+1. global level: scene tokens VST [B, D] and patch embeddings [B, K, D] from ONE encoder pass; captions -> CST [B, D];
 2. per pair: the cosine map of the category over the sample's patches, bicubically upsampled, min-max normalised,
    thresholded with the learnable τ (straight-through), applied to the sketch's strokes -> masked sketch [N, 1, S, S];
 3. category level: ONE encoder pass over the N masked sketches returns the category tokens of every exit block;
@@ -19,9 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sketchseg.config import LossConfig
+from sketchseg.errors import ConfigError
 from sketchseg.model.network import SketchSegModel
 from sketchseg.model.similarity import similarity_maps, upsample_maps
-from sketchseg.train.losses import LossConfig, stable_ids, total_loss
+from sketchseg.train.losses import stable_ids, total_loss
 
 INK_SHARE = 0.01  # a patch holds ink when at least this share of its pixels is ink (caption patch loss)
 
@@ -36,18 +38,16 @@ class Batch:
 
 
 class TwoLevelStep(nn.Module):
-    """Computes the training loss of a batch. ``layers``: the exit blocks used by the category loss."""
+    """Computes the training loss of a batch; the category loss reads the exit blocks ``loss.layers`` (none: all)."""
 
-    def __init__(self, model: SketchSegModel, loss: LossConfig, layers: tuple[int, ...] | None = None) -> None:
+    def __init__(self, model: SketchSegModel, loss: LossConfig) -> None:
         super().__init__()
         self.model = model
         self.loss_cfg = loss
         exits = model.encoder.cross_blocks
-        self.layers = tuple(exits if layers is None else layers)
+        self.layers = tuple(loss.layers or exits)
         bad = [b for b in self.layers if b not in exits]
         if bad:
-            from sketchseg.errors import ConfigError
-
             raise ConfigError(f"train.loss.layers {bad} are not exit blocks of the model {exits}")
 
     def patch_inputs(

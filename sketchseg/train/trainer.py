@@ -43,7 +43,6 @@ from sketchseg.model.config import BackboneConfig
 from sketchseg.model.finetune import center_patch_filters, keep_filters_centred, trainable_parameters
 from sketchseg.model.network import SketchSegModel
 from sketchseg.train import distributed as dist_utils
-from sketchseg.train.losses import LossConfig
 from sketchseg.train.schedule import warmup_cosine
 from sketchseg.train.step import TwoLevelStep
 
@@ -270,17 +269,8 @@ def train(
 
     model = initial_model(cfg, foundation).to(ctx.device)
     foundation_sha = foundation_digest(foundation)
-    loss_cfg = LossConfig(
-        margin=tc.loss.margin,
-        distance=tc.loss.distance,
-        global_loss=tc.loss.global_loss,
-        category_loss=tc.loss.category_loss,
-        patch_weight=tc.loss.patch_weight,
-        patch_temperature=tc.loss.patch_temperature,
-    )
-    layers = tuple(tc.loss.layers) if tc.loss.layers else None
-    step_module = TwoLevelStep(model, loss_cfg, layers)
-    full = loss_cfg.global_loss and loss_cfg.category_loss and (layers is None)
+    step_module = TwoLevelStep(model, tc.loss)
+    full = tc.loss.global_loss and tc.loss.category_loss and not tc.loss.layers
     if world > 1:
         runner = torch.nn.parallel.DistributedDataParallel(
             step_module,
