@@ -30,13 +30,12 @@ from pathlib import Path
 
 import torch
 
-from sketchseg.config import load_config
+from sketchseg.config import load_config, model_config_for
 from sketchseg.eval.evaluate import evaluate_model, samples_from_shards
 from sketchseg.eval.headroom import ProbeConfig, fit_label_probe, grid_oracle, labelled_training_scenes
 from sketchseg.eval.report import baseline_model
 from sketchseg.model.checkpoint import load_model
 from sketchseg.model.network import SketchSegModel
-from sketchseg.train.trainer import model_config_for
 
 # LayerNorm + prompt parameters need a larger step than the whole tower (full: patch filters kept zero-mean, as in
 # training; sketchseg.model.finetune).

@@ -53,9 +53,8 @@ def check_run(args: argparse.Namespace) -> None:
     """Raise the user errors that ``train_flow`` would raise as it starts (parameters, --resume without a run folder,
     run folder, foundation folder), before Prefect starts."""
     from flows.train_flow import check_run_dir
-    from sketchseg.config import load_config
+    from sketchseg.config import load_config, model_config_for
     from sketchseg.errors import ConfigError
-    from sketchseg.train.trainer import model_config_for
 
     cfg = load_config(args.params, args.set)
     if args.resume and not args.run_dir:

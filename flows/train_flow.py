@@ -27,7 +27,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from sketchseg.config import Config, load_config
+from sketchseg.config import Config, load_config, resolve_foundation
 from sketchseg.data.caption_stats import shard_category_statistics
 from sketchseg.errors import ConfigError
 from sketchseg.eval.report import compared_metrics, read_per_sketch
@@ -38,7 +38,6 @@ from sketchseg.io_utils import atomic_dir, write_json
 from sketchseg.tracking import registry
 from sketchseg.tracking.runs import DEFAULT_EXPERIMENT, log_training_run
 from sketchseg.tracking.store import tracking_uri as resolve_tracking_uri
-from sketchseg.train.trainer import resolve_foundation
 
 SUMMARY_KEY = "train-summary"
 RUNS_DIR = Path("outputs/runs")  # the run folders of flow runs without run_dir

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from sketchseg.errors import ConfigError
+from sketchseg.errors import CheckpointError, ConfigError
 from sketchseg.model.config import BackboneConfig, ModelConfig
 
 
@@ -239,6 +239,29 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+FOUNDATION_MARKER = "open_clip_config.json"  # the file that makes a folder a foundation model (open_clip local-dir)
+
+
+def resolve_foundation(cfg: Config, foundation: str | Path | None) -> Path | None:
+    """The foundation folder: ``foundation`` when given, else ``foundation.out`` when it holds a foundation model
+    (the DVC stage ``foundation`` wrote it), else None (the configured ``model.backbone``)."""
+    if foundation:
+        return Path(foundation)
+    default = Path(cfg.foundation.out)
+    return default if (default / FOUNDATION_MARKER).is_file() else None
+
+
+def model_config_for(cfg: Config, foundation: str | Path | None) -> ModelConfig:
+    """The run's ModelConfig, with the backbone taken from a foundation folder when one is given."""
+    model_cfg = cfg.model
+    if foundation is not None:
+        folder = Path(foundation)
+        if not (folder / FOUNDATION_MARKER).is_file():
+            raise CheckpointError(f"{folder}: not a foundation model folder; run `sketchseg foundation` first")
+        model_cfg = dataclasses.replace(model_cfg, backbone=BackboneConfig(name=f"local-dir:{folder}"))
+    return model_cfg
 
 
 def flatten(data: dict[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sketchseg.config import Config, load_config
+from sketchseg.config import Config, load_config, resolve_foundation
 from sketchseg.errors import DataError
 from sketchseg.io_utils import atomic_dir, file_sha256, folder_sha1, json_sha1, listing_fingerprint, write_json
 
@@ -193,7 +193,6 @@ def stage_train(cfg: Config, params: Path, overrides: list[str]) -> dict[str, An
     ``data/train-run`` (started afresh), and publishing that folder's ``train/`` and ``eval/`` as ``train.out`` and
     ``eval.out`` (the stage's outputs) when everything succeeded."""
     from flows.train_flow import train_flow
-    from sketchseg.train.trainer import resolve_foundation
 
     work = train_work_dir(cfg, resolve_foundation(cfg, None))
     for stale in WORK_DIR.glob("train-*"):  # interrupted trainings of other inputs: never resumed

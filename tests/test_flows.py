@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from flows.train_flow import check_run_dir, publish_folder, summary_markdown
-from sketchseg.config import config_from_dict
+from sketchseg.config import config_from_dict, resolve_foundation
 from sketchseg.errors import ConfigError
 from sketchseg.eval.report import compared_metrics
 from sketchseg.model.checkpoint import save_checkpoint
@@ -27,7 +27,6 @@ from sketchseg.model.network import SketchSegModel
 from sketchseg.model.segmenter import Segmenter
 from sketchseg.tracking.registry import Registration
 from sketchseg.tracking.store import client_for
-from sketchseg.train.trainer import resolve_foundation
 from tests.servers import BIN, background, base_env, mlflow_server, prefect_server, wait_http
 
 

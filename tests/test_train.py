@@ -20,22 +20,17 @@ from sketchseg.config import Config, LossConfig, load_config
 from sketchseg.data.shards import make_dataset
 from sketchseg.errors import CheckpointError
 from sketchseg.eval.evaluate import evaluate_model, samples_from_shards
+from sketchseg.io_utils import folder_sha1
 from sketchseg.model.checkpoint import load_model, read_checkpoint
 from sketchseg.model.config import BackboneConfig, ModelConfig
 from sketchseg.model.finetune import trainable_parameters
 from sketchseg.model.network import SketchSegModel
 from sketchseg.train.cli import launch
+from sketchseg.train.data import train_transform
 from sketchseg.train.distributed import seed_everything
+from sketchseg.train.state import check_resumable, config_changes, rng_state, set_rng_state
 from sketchseg.train.step import TwoLevelStep
-from sketchseg.train.trainer import (
-    _rng_state,
-    _set_rng_state,
-    check_resumable,
-    config_changes,
-    foundation_digest,
-    initial_model,
-    train_transform,
-)
+from sketchseg.train.trainer import initial_model
 from tests.conftest import run_cli
 
 # Where the device-dependent tests compute: cpu (default) or cuda (bench/gpu.py sets SKETCHSEG_TEST_DEVICE=cuda). The
@@ -256,12 +251,12 @@ def test_check_resumable_refuses_changed_parameters_and_foundation(tmp_path: Pat
     folder = tmp_path / "foundation"
     folder.mkdir()
     (folder / "open_clip_config.json").write_text("{}")
-    first = foundation_digest(folder)
+    first = folder_sha1(folder)
     assert first is not None and len(first) == 40
     (folder / "open_clip_config.json").write_text("{ }")
-    assert foundation_digest(folder) != first
+    assert folder_sha1(folder) != first
     with pytest.raises(CheckpointError, match="the foundation model differs"):
-        check_resumable({**saved, "foundation_sha1": first}, cfg, foundation_digest(folder), tmp_path / "last.pt")
+        check_resumable({**saved, "foundation_sha1": first}, cfg, folder_sha1(folder), tmp_path / "last.pt")
 
 
 def test_train_precision_bf16_trains_like_fp32(tiny_data: dict, tmp_path: Path) -> None:
@@ -330,11 +325,11 @@ def test_saved_rng_state_restores_every_generator(tmp_path: Path) -> None:
     np.random.seed(12)
     random.seed(13)
     _draws()  # mid-run: the generators are no longer at their seeds
-    torch.save({"rng": _rng_state()}, tmp_path / "state.pt")
+    torch.save({"rng": rng_state()}, tmp_path / "state.pt")
     expected = _draws()
     torch.manual_seed(0)
     np.random.seed(0)
     random.seed(0)
     assert _draws() != expected
-    _set_rng_state(torch.load(tmp_path / "state.pt", weights_only=False)["rng"])
+    set_rng_state(torch.load(tmp_path / "state.pt", weights_only=False)["rng"])
     assert _draws() == expected

@@ -67,13 +67,12 @@ def run_real(args: argparse.Namespace) -> int:
     """``--real``: the floors, the baselines on the foundation and the trained checkpoints on each named set."""
     import torch
 
-    from sketchseg.config import load_config
+    from sketchseg.config import load_config, resolve_foundation
     from sketchseg.data.friss import read_set
     from sketchseg.eval.evaluate import samples_from_set
     from sketchseg.eval.report import baseline_model, evaluate_sets, format_table
     from sketchseg.io_utils import write_json
     from sketchseg.model.checkpoint import load_model
-    from sketchseg.train.trainer import resolve_foundation
 
     cfg = load_config(args.params, args.set)
     torch.set_num_threads(cfg.train.threads)

@@ -88,7 +88,7 @@ def launch(
     run_dir = out_dir if work is None else Path(work)
     if work is not None:
         resume = resume or (run_dir / "checkpoints" / "last.pt").is_file()
-    from sketchseg.train.trainer import resolve_foundation
+    from sketchseg.config import resolve_foundation
 
     foundation = resolve_foundation(cfg, foundation)
     if n == 1 and "WORLD_SIZE" not in os.environ:
