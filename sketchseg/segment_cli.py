@@ -147,8 +147,8 @@ def write_outputs(seg, stem: str, out: Path, weights: str) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sketchseg.data.sketch import read_sketch
     from sketchseg.model.config import BackboneConfig, ModelConfig
-    from sketchseg.model.image import load_input
     from sketchseg.model.segmenter import Segmenter, normalise_categories
 
     threshold: float | str | None = args.threshold
@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{args.out}: exists and is not a directory")
     # Validate every input before any output is written.
     for path in args.sketches:
-        load_input(path)
+        read_sketch(path)
     if args.checkpoint is not None:
         segmenter = Segmenter.from_checkpoint(
             args.checkpoint, device=args.device, batch_size=args.batch_size, recipe=args.recipe
@@ -188,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stems = _stems(args.sketches)
     results = segmenter.segment_many(
-        (load_input(p) for p in args.sketches),
+        (read_sketch(p) for p in args.sketches),
         categories=args.categories,
         caption=args.caption,
         threshold=threshold,

@@ -361,7 +361,8 @@ def hand_made_sketch() -> np.ndarray:
 def test_authors_recipe_is_their_templates_removal_minmax_bilinear_and_threshold() -> None:
     from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
 
-    from sketchseg.model.image import sketch_from_array, to_model_input
+    from sketchseg.data.sketch import sketch_from_array
+    from sketchseg.model.image import to_model_input
     from sketchseg.model.recipe import authors_templates
     from sketchseg.model.segmenter import BACKGROUND, UNLABELLED, Segmenter
 

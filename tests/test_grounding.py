@@ -7,9 +7,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sketchseg.eval.evaluate import make_eval_sample, model_input
+from sketchseg.eval.evaluate import make_eval_sample
 from sketchseg.eval.grounding import KINDS, category_grounding, grounding_images
 from sketchseg.model.config import BackboneConfig, ModelConfig
+from sketchseg.model.image import model_input
 from sketchseg.model.network import SketchSegModel
 
 torch.set_num_threads(1)

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sketchseg.data.sketch import sketch_from_array, sketch_from_vector
 from sketchseg.data.vector import from_points, from_svg
 from sketchseg.data.vector_raster import rasterise_vector
 from sketchseg.errors import InputError
 from sketchseg.model import segmenter
-from sketchseg.model.image import sketch_from_array, sketch_from_vector
 from sketchseg.model.segmenter import Segmentation, with_stroke_labels
 from sketchseg.render import (
     UNLABELLED_COLOUR,

@@ -25,6 +25,7 @@ import pytest
 import torch
 from PIL import Image
 
+from sketchseg.data.sketch import InputLimits, InputTooLarge, decode_sketch
 from sketchseg.data.synth import make_scene
 from sketchseg.errors import InputError
 from sketchseg.model.checkpoint import save_checkpoint
@@ -34,7 +35,6 @@ from sketchseg.model.segmenter import Segmenter
 from sketchseg.render import legend_entries
 from sketchseg.render.labels import decode_labels
 from sketchseg.serve.batching import Batcher
-from sketchseg.serve.inputs import InputLimits, InputTooLarge, decode_sketch
 from sketchseg.serve.weights import WeightsChoice, load_segmenter
 from tests.servers import background, base_env, free_port, wait_http
 

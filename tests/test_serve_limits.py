@@ -25,6 +25,7 @@ import pytest
 from PIL import Image
 
 from sketchseg.data.captions import parse_categories
+from sketchseg.data.sketch import InputTooLarge
 from sketchseg.errors import InputError
 from sketchseg.model.checkpoint import save_checkpoint
 from sketchseg.model.segmenter import Segmenter
@@ -32,7 +33,6 @@ from sketchseg.render.labels import decode_labels
 from sketchseg.serve import memory
 from sketchseg.serve.admission import Admission, Overloaded
 from sketchseg.serve.batching import Batcher
-from sketchseg.serve.inputs import InputTooLarge
 from sketchseg.tracking.pyfunc import parse_input
 from tests.servers import free_port
 from tests.test_serve import SCENE, get, perturbed_model, png_b64, post, sketchseg_server

@@ -16,11 +16,11 @@ import pytest
 import torch
 
 from sketchseg.config import config_from_dict, flatten
+from sketchseg.data.sketch import read_sketch
 from sketchseg.errors import InputError
 from sketchseg.io_utils import file_sha256
 from sketchseg.model.checkpoint import save_checkpoint
 from sketchseg.model.config import BackboneConfig, ModelConfig
-from sketchseg.model.image import load_sketch
 from sketchseg.model.network import SketchSegModel
 from sketchseg.model.segmenter import Segmenter
 from sketchseg.render.labels import decode_labels
@@ -265,7 +265,7 @@ def test_registry_round_trip_and_champion_alias(
     image = pyfunc.encode_image_file(path)
     out = model.predict(pd.DataFrame({"image": [image, image], "categories": ["giraffe, zebra, grass", ["cloud"]]}))
     assert list(out.columns) == ["labels_png", "categories", "shares", "stroke_labels"] and len(out) == 2
-    strokes = load_sketch(path).strokes
+    strokes = read_sketch(path).strokes
     labels = decode_labels(out["labels_png"][0])
     assert labels.shape == strokes.shape
     assert np.array_equal(labels >= 0, strokes)  # labels exactly on stroke pixels, -1 elsewhere
@@ -400,7 +400,7 @@ def test_registered_model_carries_sketchseg_code(
 def test_the_model_answers_with_the_servers_label_codec_and_limit() -> None:
     """One label codec (sketchseg.render.labels, tested in test_render.py) and one category limit, the server's."""
     from sketchseg.render import labels as codec
-    from sketchseg.serve.inputs import MAX_CATEGORIES
+    from sketchseg.serve.vocabulary import MAX_CATEGORIES
 
     assert pyfunc.decode_labels is codec.decode_labels and pyfunc.encode_labels is codec.encode_labels
     assert not hasattr(pyfunc, "MAX_CATEGORIES") and MAX_CATEGORIES <= codec.MAX_LABELLED_CATEGORIES

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sketchseg.data.sketch import read_sketch, sketch_from_vector
 from sketchseg.data.strokes import rasterise, split_strokes
 from sketchseg.data.vector import (
     VectorSketch,
@@ -25,7 +26,6 @@ from sketchseg.data.vector import (
 from sketchseg.data.vector_raster import MARGIN, fit_region, rasterise_vector
 from sketchseg.errors import InputError
 from sketchseg.eval.evaluate import make_eval_sample
-from sketchseg.model.image import load_input, sketch_from_vector
 
 SVG_NS = 'xmlns="http://www.w3.org/2000/svg"'
 
@@ -218,7 +218,7 @@ def test_file_kind_by_extension_then_content(tmp_path):
     assert vector_kind(tmp_path / "c.dat") == "svg"
     assert vector_kind(tmp_path / "d.json") == "json"
     assert vector_kind(tmp_path / "e.txt") is None
-    assert len(load_input(tmp_path / "b.txt").vector.vector) == 1
+    assert len(read_sketch(tmp_path / "b.txt").vector.vector) == 1
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -276,7 +276,7 @@ def malformed(tmp_path) -> dict[Path, str]:
 def test_malformed_files_raise_one_line_input_errors(malformed):
     for path, reason in malformed.items():
         with pytest.raises(InputError) as info:
-            load_input(path)
+            read_sketch(path)
         message = str(info.value)
         assert message.startswith(str(path)), message
         assert reason in message, (path.name, message)
@@ -310,7 +310,7 @@ def test_every_cbsc_sketch_converts(cbsc_dir):
     outside = 0
     for path in files:
         data = json.loads(path.read_text())
-        sketch = load_input(path)
+        sketch = read_sketch(path)
         rasterised = sketch.vector
         assert rasterised.vector.format == "stroke3"
         assert len(rasterised.vector) == data["object_divisions"][-1] == len(rasterised.raster.pixels), path.name

@@ -45,7 +45,6 @@ import numpy as np
 from sketchseg.data.strokes import CANVAS, split_strokes
 from sketchseg.errors import DataError, InputError
 
-VECTOR_SUFFIXES = (".npy", ".json", ".svg")
 MAX_COORDINATE = 1e9  # larger coordinates (and canvas sizes) are refused: fitting them would overflow float64
 MAX_FILE_BYTES = 64_000_000  # larger vector files are refused (a scene sketch is a few hundred kB at most)
 _ABSOLUTE_RATIO = 4.0  # .npy: absolute when the median coordinate exceeds this many median steps
@@ -300,26 +299,38 @@ def read_vector(path: str | Path) -> VectorSketch:
         raise InputError(f"{path}: not a vector sketch (expected .npy, .json or .svg content)")
     if path.stat().st_size > MAX_FILE_BYTES:
         raise InputError(f"{path}: vector file larger than {MAX_FILE_BYTES} bytes")
-    if kind == "npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise InputError(f"{path}: not a readable numeric .npy array ({exc})") from None
-        except (OSError, EOFError) as exc:
-            raise InputError(f"{path}: unreadable or truncated .npy file ({exc})") from None
-        if not isinstance(arr, np.ndarray):
-            raise InputError(f"{path}: expected one array, got an .npz archive")
-        return from_npy(arr, source)
-    data = path.read_bytes()
-    if kind == "svg":
-        return from_svg(data, source)
+    return FILE_READERS[kind](path, source)
+
+
+def _read_npy(path: Path, source: str) -> VectorSketch:
     try:
-        decoded = json.loads(data.decode("utf-8-sig"))
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise InputError(f"{path}: not a readable numeric .npy array ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{path}: unreadable or truncated .npy file ({exc})") from None
+    if not isinstance(arr, np.ndarray):
+        raise InputError(f"{path}: expected one array, got an .npz archive")
+    return from_npy(arr, source)
+
+
+def _read_svg(path: Path, source: str) -> VectorSketch:
+    return from_svg(path.read_bytes(), source)
+
+
+def _read_json(path: Path, source: str) -> VectorSketch:
+    try:
+        decoded = json.loads(path.read_bytes().decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text, so not JSON") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: bad JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
     return from_json(decoded, source)
+
+
+# the vector file formats: suffix (and :func:`vector_kind`'s name) -> reader; every other file is read as an image
+FILE_READERS = {"npy": _read_npy, "json": _read_json, "svg": _read_svg}
+VECTOR_SUFFIXES = tuple(f".{kind}" for kind in FILE_READERS)
 
 
 # the constructors are also reachable from the type: VectorSketch.from_points(...), VectorSketch.read(path), ...

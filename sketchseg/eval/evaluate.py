@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from sketchseg.data.records import SketchRecord
 from sketchseg.data.strokes import CANVAS, RASTER, StrokeRaster, split_strokes
@@ -29,6 +28,7 @@ from sketchseg.errors import DataError
 from sketchseg.eval.calibration import ThresholdSweep, threshold_grid
 from sketchseg.eval.metrics import SegmentationEvaluator
 from sketchseg.eval.plots import OverlayItem, overlay_item
+from sketchseg.model.image import model_input
 from sketchseg.model.network import SketchSegModel
 from sketchseg.model.similarity import minmax_normalise, upsample_maps
 from sketchseg.model.stroke_labels import stroke_label_map
@@ -100,15 +100,6 @@ def samples_from_set(real: RealSet, split: str, limit: int = 0) -> list[EvalSamp
     if limit:
         scenes = scenes[:limit]
     return [make_eval_sample(s.id, real.vector(s), s.labels, str(s.path)) for s in scenes]
-
-
-def model_input(images: Sequence[np.ndarray], size: tuple[int, int]) -> torch.Tensor:
-    """uint8 [H, W] rasters -> [B, 1, S, S] intensities in [0, 1] (bicubic resize, as the model is fed)."""
-    arrs = [
-        np.asarray(Image.fromarray(img).resize((size[1], size[0]), Image.Resampling.BICUBIC), dtype=np.float32)
-        for img in images
-    ]
-    return torch.from_numpy(np.stack(arrs) / 255.0).unsqueeze(1)
 
 
 @torch.no_grad()

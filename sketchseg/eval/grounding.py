@@ -27,7 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sketchseg.eval.evaluate import EvalSample, model_input
+from sketchseg.eval.evaluate import EvalSample
+from sketchseg.model.image import model_input
 from sketchseg.model.network import SketchSegModel
 
 KINDS = ("own", "predicted", "whole", "other")

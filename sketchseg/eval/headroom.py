@@ -28,9 +28,10 @@ import torch
 import torch.nn.functional as F
 
 from sketchseg.errors import ConfigError, DataError
-from sketchseg.eval.evaluate import EvalSample, make_eval_sample, model_input
+from sketchseg.eval.evaluate import EvalSample, make_eval_sample
 from sketchseg.eval.metrics import SegmentationEvaluator
 from sketchseg.model.finetune import center_patch_filters, keep_filters_centred, trainable_parameters
+from sketchseg.model.image import model_input
 from sketchseg.model.network import SketchSegModel
 from sketchseg.model.similarity import upsample_maps
 

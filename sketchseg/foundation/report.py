@@ -11,9 +11,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sketchseg.eval.evaluate import EvalSample, evaluate_model, model_input, samples_from_records
+from sketchseg.eval.evaluate import EvalSample, evaluate_model, samples_from_records
 from sketchseg.eval.metrics import SegmentationEvaluator
 from sketchseg.model.config import BackboneConfig, ModelConfig
+from sketchseg.model.image import model_input
 from sketchseg.model.network import SketchSegModel
 
 KEYS = ("acc_p", "acc_s", "miou")

@@ -10,13 +10,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
-from sketchseg.data.vector import VectorSketch
+from sketchseg.data.sketch import Sketch, SketchLike, as_sketch
 from sketchseg.data.vector_raster import RasterisedVector
 from sketchseg.errors import InputError
 from sketchseg.model.config import ModelConfig
-from sketchseg.model.image import Sketch, load_input, sketch_from_array, sketch_from_vector, to_model_input
+from sketchseg.model.image import to_model_input
 from sketchseg.model.network import SketchSegModel
 from sketchseg.model.recipe import InferenceRecipe, get_recipe
 from sketchseg.model.similarity import upsample_maps
@@ -25,7 +24,7 @@ from sketchseg.model.stroke_labels import StrokeLabel, stroke_argmax, stroke_lab
 BACKGROUND = -1  # label of non-stroke pixels in Segmentation.labels
 UNLABELLED = -2  # label of stroke pixels the recipe's threshold left without a category (recipe authors)
 
-ImageLike = str | Path | np.ndarray | Image.Image | Sketch | VectorSketch  # a path: image, .npy, .json or .svg
+ImageLike = SketchLike  # a path (image, .npy, .json or .svg), an array, a PIL image, a VectorSketch or a Sketch
 
 
 @dataclass
@@ -89,23 +88,6 @@ def normalise_categories(categories: str | Sequence[str]) -> tuple[list[str], li
         raise InputError("empty category list: give at least one category, e.g. --categories \"tree, house\"")
     notes = [f"duplicate categories ignored: {', '.join(dropped)}"] if dropped else []
     return out, notes
-
-
-def as_sketch(image: ImageLike) -> Sketch:
-    """Accept a path (image or vector sketch file), a PIL image, a uint8 [H, W] array, a VectorSketch or a Sketch."""
-    if isinstance(image, Sketch):
-        return image
-    if isinstance(image, VectorSketch):
-        return sketch_from_vector(image)
-    if isinstance(image, (str, Path)):
-        return load_input(image)
-    if isinstance(image, Image.Image):
-        from sketchseg.model.image import _to_gray
-
-        return sketch_from_array(_to_gray(image))
-    if isinstance(image, np.ndarray):
-        return sketch_from_array(image)
-    raise InputError(f"unsupported image type {type(image).__name__}; pass a path, PIL image or uint8 array")
 
 
 @dataclass

@@ -5,7 +5,7 @@ A pixel's value is its label's index into the result's ``categories`` plus one: 
 -1 in :class:`~sketchseg.model.segmenter.Segmentation`'s ``labels``: no stroke there), ``k`` = ``categories[k - 1]``,
 255 = a stroke pixel without a category (``UNLABELLED``, -2: ``--recipe authors`` left it below its threshold).
 Values 1 to 254 name categories, so a map can hold at most :data:`MAX_LABELLED_CATEGORIES` (the server takes fewer
-per request: :data:`sketchseg.serve.inputs.MAX_CATEGORIES`). The palette draws the values (white paper, category
+per request: :data:`sketchseg.serve.vocabulary.MAX_CATEGORIES`). The palette draws the values (white paper, category
 ``k`` in :func:`~sketchseg.render.colours.colour` ``(k - 1)``, black for no category), so the file is also a
 picture; readers use the values (:func:`decode_labels`).
 """

@@ -9,8 +9,8 @@
   batched into one model call in a worker thread (small requests first);
 - :mod:`sketchseg.serve.admission`: requests admitted by their estimated memory
   (:mod:`sketchseg.serve.memory`), large ones taking turns;
-- :mod:`sketchseg.serve.inputs`: the wire formats (base64 image, strokes, stroke-3, SVG) -> sketch objects, shared
-  with the MLflow pyfunc model;
+- :mod:`sketchseg.serve.vocabulary`: the category limits of a request, shared with the MLflow pyfunc model (which
+  also shares the decoder of the sketch, :func:`sketchseg.data.sketch.decode_sketch`);
 - :mod:`sketchseg.serve.weights`: which weights are served; :mod:`sketchseg.serve.examples`: example sketches;
 - ``static/``: the drawing page (plain HTML + JavaScript).
 

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from sketchseg.serve.inputs import InputTooLarge
+from sketchseg.data.sketch import InputTooLarge
 
 MIB = 1 << 20
 

@@ -21,9 +21,9 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sketchseg.data.sketch import InputTooLarge, kinds_text
 from sketchseg.errors import SketchsegError
 from sketchseg.serve.admission import Admission, Overloaded
-from sketchseg.serve.inputs import InputTooLarge
 from sketchseg.serve.routes import STATIC, router
 from sketchseg.serve.service import SegmentService
 
@@ -216,7 +216,7 @@ async def _invalid(request: Request, exc: RequestValidationError) -> JSONRespons
         detail = f"send the body as JSON with Content-Type: application/json (got {content_type or 'none'})"
         return JSONResponse({"detail": detail, "errors": compact}, status_code=415)
     if any(e["type"] == "missing" and e["loc"] == ["body"] for e in compact):
-        detail = "empty body: send a JSON object with a sketch (image, strokes, stroke3 or svg) and categories"
+        detail = f"empty body: send a JSON object with a sketch ({kinds_text()}) and categories"
     else:
         detail = "; ".join(f"{_location(tuple(e['loc']))}: {e['msg']}" for e in compact[:5])
     return JSONResponse({"detail": detail, "errors": compact}, status_code=422)

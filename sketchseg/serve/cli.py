@@ -107,9 +107,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from sketchseg.data.sketch import InputLimits
     from sketchseg.errors import InputError
     from sketchseg.serve.app import create_app, default_allowed_hosts
-    from sketchseg.serve.inputs import InputLimits
     from sketchseg.serve.protocol import uvicorn_options
     from sketchseg.serve.service import MIB, SegmentService, ServeSettings
     from sketchseg.serve.weights import WeightsChoice, load_segmenter

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
+from sketchseg.data.sketch import INPUT_KINDS, canvas_kinds, check_text, given_kinds, kinds_text
 from sketchseg.errors import InputError
-from sketchseg.serve.inputs import (
-    INPUT_KINDS,
-    MAX_CAPTION_CHARS,
-    MAX_CATEGORIES,
-    MAX_CATEGORY_CHARS,
-    check_text,
-    given_kinds,
-)
+from sketchseg.serve.vocabulary import MAX_CAPTION_CHARS, MAX_CATEGORIES, MAX_CATEGORY_CHARS
 
+# one optional field per input kind (sketchseg.data.sketch.INPUT_KINDS), in its order
+_SketchFields = create_model(
+    "_SketchFields",
+    **{k.name: (k.wire_type | None, Field(None, description=k.description)) for k in INPUT_KINDS.values()},
+)
+_CANVAS = kinds_text(canvas_kinds())
 Point = tuple[float, float]
 
 
-class SegmentBody(BaseModel):
+class SegmentBody(_SketchFields):
     """One sketch (exactly one of ``image``, ``strokes``, ``stroke3``, ``svg``) and its vocabulary (exactly one of
     ``categories`` and ``caption``)."""
 
@@ -32,22 +32,8 @@ class SegmentBody(BaseModel):
         },
     )  # fmt: skip
 
-    image: str | None = Field(
-        None, description="A PNG or JPEG file, base64-encoded (a data:image/...;base64, prefix is accepted)."
-    )
-    strokes: list[list[Point]] | None = Field(
-        None,
-        description="Strokes in drawing order, each a list of absolute [x, y] points (y down), as a canvas gives "
-        "them. A one-point stroke is a dot.",
-    )
-    stroke3: list[tuple[float, float, float]] | None = Field(
-        None,
-        description="Stroke-3 rows [dx, dy, pen] (QuickDraw / sketch-rnn): the first point absolute, then offsets; "
-        "pen = 1 ends a stroke.",
-    )
-    svg: str | None = Field(None, description="An SVG document; its path, polyline and line elements are strokes.")
-    width: float | None = Field(None, gt=0, description="With strokes or stroke3: the canvas width the points use.")
-    height: float | None = Field(None, gt=0, description="With strokes or stroke3: the canvas height the points use.")
+    width: float | None = Field(None, gt=0, description=f"With {_CANVAS}: the canvas width the points use.")
+    height: float | None = Field(None, gt=0, description=f"With {_CANVAS}: the canvas height the points use.")
     categories: list[str] | None = Field(
         None,
         min_length=1,
@@ -85,7 +71,7 @@ class SegmentBody(BaseModel):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SegmentBody:
-        kinds = given_kinds(image=self.image, strokes=self.strokes, stroke3=self.stroke3, svg=self.svg)
+        kinds = given_kinds(**self.sketch_fields())
         if len(kinds) != 1:
             got = f"got {' and '.join(kinds)}" if kinds else "got none"
             raise ValueError(f"give exactly one of {', '.join(INPUT_KINDS)} ({got})")
@@ -97,9 +83,14 @@ class SegmentBody(BaseModel):
             raise ValueError(f"category names are limited to {MAX_CATEGORY_CHARS} characters ({long[0]!r}...)")
         return self
 
+    def sketch_fields(self) -> dict[str, object]:
+        """The input-kind fields: name -> value (None when not given)."""
+        return {name: getattr(self, name) for name in INPUT_KINDS}
+
     @property
     def kind(self) -> str:
-        return given_kinds(image=self.image, strokes=self.strokes, stroke3=self.stroke3, svg=self.svg)[0]
+        """The one input kind given."""
+        return given_kinds(**self.sketch_fields())[0]
 
 
 def _unicode(value: str, what: str) -> None:
@@ -167,7 +158,7 @@ class SegmentResponse(BaseModel):
         None, description="With a threshold: each category's isolated strokes."
     )
     threshold: float | None = Field(None, description="The threshold applied, if any.")
-    input: str = Field(description="Which input was segmented: image, strokes, stroke3 or svg.")
+    input: str = Field(description=f"Which input was segmented: {kinds_text()}.")
     weights: str = Field(description="The weights that produced this answer.")
     notes: list[str] = Field(description="Anything worth knowing: duplicates dropped, an inverted image, ...")
 

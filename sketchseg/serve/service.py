@@ -20,6 +20,19 @@ import numpy as np
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
+from sketchseg.data.sketch import (
+    INPUT_KINDS,
+    ImageHeader,
+    InputLimits,
+    InputTooLarge,
+    as_sketch,
+    canvas_kinds,
+    decode_image,
+    decode_sketch,
+    kinds_text,
+    path_pixels,
+    read_image_header,
+)
 from sketchseg.data.vector import VectorSketch
 from sketchseg.errors import InputError
 from sketchseg.model.segmenter import (
@@ -27,7 +40,6 @@ from sketchseg.model.segmenter import (
     Segmentation,
     Segmenter,
     SegmentRequest,
-    as_sketch,
     check_threshold,
 )
 from sketchseg.render import (
@@ -42,16 +54,6 @@ from sketchseg.serve import memory
 from sketchseg.serve.admission import Admission
 from sketchseg.serve.batching import Batcher
 from sketchseg.serve.examples import example_sketches
-from sketchseg.serve.inputs import (
-    ImageHeader,
-    InputLimits,
-    InputTooLarge,
-    check_vocabulary,
-    decode_image,
-    decode_sketch,
-    path_pixels,
-    read_image_header,
-)
 from sketchseg.serve.schemas import (
     BatchInfo,
     Example,
@@ -66,6 +68,7 @@ from sketchseg.serve.schemas import (
     StrokeLabel,
     TextCache,
 )
+from sketchseg.serve.vocabulary import check_vocabulary
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -224,21 +227,22 @@ class SegmentService:
         masks = body.threshold is not None or self.segmenter.recipe.threshold is not None
         plan = Plan(body=body, names=names, notes=notes, source=None, need=0, what="", body_bytes=body_bytes,
                     masks=masks)  # fmt: skip
-        if body.image is not None:
-            if body.width is not None or body.height is not None:
-                raise InputError("width and height go with strokes or stroke3, not with image")
+        kind = body.kind
+        if (body.width is not None or body.height is not None) and not INPUT_KINDS[kind].canvas:
+            raise InputError(f"width and height go with {kinds_text(canvas_kinds())}, not with {kind}")
+        if kind == "image":
             header = read_image_header(body.image, self.limits)
             plan.source = header
             plan.need = memory.image_need(header.height, header.width, header.bands, len(names), plan.masks,
                                           self.settings.work_pixels, body_bytes)  # fmt: skip
             plan.what = f"a {header.width}x{header.height} image with {len(names)} categories"
-        elif body.svg is not None:
+        elif kind == "svg":
             if len(body.svg) > self.limits.max_svg_chars:
                 raise InputTooLarge(f"svg: {len(body.svg)} characters is over the limit of {self.limits.max_svg_chars}")
             plan.need = memory.svg_parse_need(len(body.svg), body_bytes)
             plan.what = f"an SVG of {len(body.svg)} characters"
         else:
-            vector = decode_sketch(strokes=body.strokes, stroke3=body.stroke3, width=body.width, height=body.height,
+            vector = decode_sketch(**{kind: getattr(body, kind)}, width=body.width, height=body.height,
                                    limits=self.limits)  # fmt: skip
             self._plan_vector(plan, vector)
         if body.threshold is not None:

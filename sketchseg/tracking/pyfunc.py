@@ -1,19 +1,18 @@
 """The MLflow pyfunc model ``sketchseg``: :class:`SketchsegPyfunc`, whose artifact ``checkpoint`` is a sketchseg
 checkpoint file, and what it is logged with (signature, input example, pinned requirements, bundled code).
 
-Input: a DataFrame with ``categories`` (a comma-separated string, or a list of strings) and, per row, exactly one
-sketch column, the inputs `sketchseg serve` accepts: ``image`` (a PNG or JPEG file as a base64 string), ``strokes``
-(absolute ``[x, y]`` point lists per stroke), ``stroke3`` (``[dx, dy, pen]`` rows) or ``svg`` (an SVG document), with
-``width``/``height`` optional for strokes and stroke-3; :func:`parse_input` reads it through the server's decoder
-(:func:`sketchseg.serve.inputs.decode_sketch`), categories held to the server's limits (at most
-:data:`sketchseg.serve.inputs.MAX_CATEGORIES`). Output, one row per input row, as the server answers: ``labels_png``
-(base64 string of the label PNG, :mod:`sketchseg.render.labels`: 0 on background pixels, ``index + 1`` on stroke
-pixels labelled ``categories[index]``, 255 on stroke pixels without a category; :func:`decode_labels` turns it back
-into the int16 map of :class:`sketchseg.model.segmenter.Segmentation`), ``categories`` (the cleaned list the labels
+Input: a DataFrame with ``categories`` (a comma-separated string, or a list of strings) and, per row, exactly one sketch
+column, the input kinds `sketchseg serve` accepts (:data:`sketchseg.data.sketch.INPUT_KINDS`: ``image``, a PNG or JPEG
+file as a base64 string, ``strokes``, absolute ``[x, y]`` point lists per stroke, ``stroke3``, ``[dx, dy, pen]`` rows,
+or ``svg``, an SVG document), with ``width``/``height`` optional for strokes and stroke-3; :func:`parse_input` reads it
+through the server's decoder (:func:`sketchseg.data.sketch.decode_sketch`), categories held to the server's limits (at
+most :data:`sketchseg.serve.vocabulary.MAX_CATEGORIES`). Output, one row per input row, as the server answers:
+``labels_png`` (base64 string of the label PNG, :mod:`sketchseg.render.labels`: 0 on background pixels, ``index + 1`` on
+stroke pixels labelled ``categories[index]``, 255 on stroke pixels without a category; :func:`decode_labels` turns it
+back into the int16 map of :class:`sketchseg.model.segmenter.Segmentation`), ``categories`` (the cleaned list the labels
 index), ``shares`` (category -> fraction of stroke pixels) and ``stroke_labels`` (vector input: ``{label, index,
-confidence, pixels}`` per stroke in input order, ``index`` 0-based into ``categories``, -1 for a stroke without
-pixels, -2 for one without a category, as in :class:`~sketchseg.model.stroke_labels.StrokeLabel`; None for an
-image).
+confidence, pixels}`` per stroke in input order, ``index`` 0-based into ``categories``, -1 for a stroke without pixels,
+-2 for one without a category, as in :class:`~sketchseg.model.stroke_labels.StrokeLabel`; None for an image).
 
 The model carries a copy of the sketchseg package (:func:`code_paths`), so it loads and serves
 (`mlflow models serve`) where sketchseg is not installed.
@@ -30,14 +29,15 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
+from sketchseg.data.sketch import INPUT_KINDS, as_sketch, decode_sketch
 from sketchseg.errors import InputError
 from sketchseg.render.labels import decode_labels as decode_labels  # re-exported: the codec's home is render.labels
 from sketchseg.render.labels import encode_labels
 
 if TYPE_CHECKING:
-    from sketchseg.model.image import Sketch
+    from sketchseg.data.sketch import Sketch
 
-SKETCH_COLUMNS = ("image", "strokes", "stroke3", "svg")  # exactly one per row
+SKETCH_COLUMNS = tuple(INPUT_KINDS)  # exactly one per row
 INPUT_COLUMNS = (*SKETCH_COLUMNS, "width", "height", "categories")
 OUTPUT_COLUMNS = ("labels_png", "categories", "shares", "stroke_labels")
 
@@ -65,18 +65,15 @@ def _cell(value: Any) -> Any:
 
 def _decode_sketch(row: dict[str, Any], index: int) -> Sketch:
     """One row's sketch column(s) -> :class:`Sketch` (rasterised for vector input), through the server's decoder."""
-    from sketchseg.model.segmenter import as_sketch
-    from sketchseg.serve.inputs import decode_sketch
-
     fields = {k: _cell(row.get(k)) for k in (*SKETCH_COLUMNS, "width", "height")}
     return as_sketch(decode_sketch(**fields, where=f"row {index}"))
 
 
 def _decode_categories(value: Any, row: int) -> str | list[str]:
     """One ``categories`` cell (comma-separated string, list or array of strings) -> what Segmenter.segment takes,
-    held to the server's category limits (:func:`sketchseg.serve.inputs.check_vocabulary`)."""
+    held to the server's category limits (:func:`sketchseg.serve.vocabulary.check_vocabulary`)."""
     from sketchseg.model.segmenter import normalise_categories
-    from sketchseg.serve.inputs import check_vocabulary
+    from sketchseg.serve.vocabulary import check_vocabulary
 
     if isinstance(value, np.ndarray):
         value = value.tolist()
@@ -145,17 +142,15 @@ class SketchsegPyfunc(mlflow.pyfunc.PythonModel):
 
 
 def model_signature():
-    """The model's signature: (image | strokes | stroke3 | svg, optional width and height, categories) ->
-    (labels_png: string, categories: [string], shares: {string: double}, stroke_labels: any)."""
+    """The model's signature: (one input kind: image | strokes | stroke3 | svg, optional width and height,
+    categories) -> (labels_png: string, categories: [string], shares: {string: double}, stroke_labels: any)."""
     from mlflow.models import ModelSignature
     from mlflow.types.schema import AnyType, Array, ColSpec, DataType, Map, Schema
 
     inputs = Schema(
         [
-            ColSpec(DataType.string, "image", required=False),
-            ColSpec(AnyType(), "strokes", required=False),
-            ColSpec(AnyType(), "stroke3", required=False),
-            ColSpec(DataType.string, "svg", required=False),
+            *(ColSpec(DataType.string if k.wire_type is str else AnyType(), k.name, required=False)
+              for k in INPUT_KINDS.values()),
             ColSpec(AnyType(), "width", required=False),  # ints or floats
             ColSpec(AnyType(), "height", required=False),
             ColSpec(AnyType(), "categories"),

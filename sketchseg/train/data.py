@@ -16,18 +16,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from sketchseg.config import TrainConfig
 from sketchseg.data.shards import make_dataset, make_loader, read_index
 from sketchseg.errors import ConfigError
+from sketchseg.model.image import resized_intensity
 
 
 def train_transform(sample: dict[str, Any], size: tuple[int, int], flip: bool, seed: int, epoch: int) -> dict:
     """Decoded shard sample -> {"input": [1, S, S] float32 intensities, "caption", "categories", "id"}.
     Horizontal flips are a deterministic function of (seed, epoch, id), identical on every process."""
-    img = Image.fromarray(sample["image"]).resize((size[1], size[0]), Image.Resampling.BICUBIC)
-    arr = np.asarray(img, dtype=np.float32) / 255.0  # [S, S]
+    arr = resized_intensity(sample["image"], size)  # [S, S]
     if flip:
         h = hashlib.sha1(f"{seed}:{epoch}:{sample['id']}".encode()).digest()
         if h[0] & 1:
