@@ -34,6 +34,7 @@ from pathlib import Path
 from sketchseg.errors import InputError
 from sketchseg.render import isolated_png, label_png, overlay_image, strokes_svg
 from sketchseg.render.labels import MAX_LABELLED_CATEGORIES
+from sketchseg.weights import add_weights_arguments
 
 HELP = "segment sketches (images or vector strokes) into the given categories (writes overlay, label map, JSON)"
 
@@ -50,17 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="also isolate each category's strokes: a value in [0, 1], or 'auto' for the checkpoint's calibrated τ",
     )
-    weights = p.add_mutually_exclusive_group()
-    weights.add_argument("--checkpoint", type=Path, help="a sketchseg checkpoint or the authors' released .pth")
-    weights.add_argument("--model", default="sketchseg-tiny", help="open_clip model name (default: sketchseg-tiny)")
-    p.add_argument("--pretrained", default=None, help="with --model: open_clip tag (openai) or local weights file")
-    p.add_argument(
-        "--quick-gelu",
-        choices=("auto", "true", "false"),
-        default="auto",
-        help="with --model: QuickGELU activation; auto (default) = on for OpenAI weights (tag or TorchScript file)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="with --model: seed of the new weights (prompts, projections)")
+    add_weights_arguments(p)
     p.add_argument(
         "--recipe",
         choices=("sketchseg", "authors"),
@@ -148,8 +139,8 @@ def write_outputs(seg, stem: str, out: Path, weights: str) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     from sketchseg.data.sketch import read_sketch
-    from sketchseg.model.config import BackboneConfig, ModelConfig
-    from sketchseg.model.segmenter import Segmenter, normalise_categories
+    from sketchseg.model.segmenter import normalise_categories
+    from sketchseg.weights import load_segmenter, weights_choice
 
     threshold: float | str | None = args.threshold
     if threshold is not None and threshold != "auto":
@@ -171,15 +162,8 @@ def run(args: argparse.Namespace) -> int:
     # Validate every input before any output is written.
     for path in args.sketches:
         read_sketch(path)
-    if args.checkpoint is not None:
-        segmenter = Segmenter.from_checkpoint(
-            args.checkpoint, device=args.device, batch_size=args.batch_size, recipe=args.recipe
-        )
-    else:
-        quick = {"auto": "auto", "true": True, "false": False}[args.quick_gelu]
-        backbone = BackboneConfig(name=args.model, pretrained=args.pretrained, force_quick_gelu=quick, seed=args.seed)
-        cfg = ModelConfig(backbone=backbone, seed=args.seed)
-        segmenter = Segmenter.from_config(cfg, device=args.device, batch_size=args.batch_size, recipe=args.recipe)
+    segmenter, weights = load_segmenter(weights_choice(args), device=args.device, batch_size=args.batch_size,
+                                        recipe=args.recipe)  # fmt: skip
     if threshold == "auto":
         meta = getattr(segmenter.model, "checkpoint_meta", {})
         threshold = float(meta.get("calibrated_tau", segmenter.model.threshold.tau().item()))
@@ -197,9 +181,9 @@ def run(args: argparse.Namespace) -> int:
 
     bar = progress(total=len(stems), desc="segment", unit="sketch", enabled=len(stems) >= 2)
     for stem, seg in zip(stems, results, strict=True):
-        write_outputs(seg, stem, args.out, segmenter.weights)
+        write_outputs(seg, stem, args.out, weights)
         bar.update(1)
     bar.close()
-    print(f"weights: {segmenter.weights}")
+    print(f"weights: {weights}")
     print(f"wrote {len(stems)} sketch result(s) to {args.out}")
     return 0

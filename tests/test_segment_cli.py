@@ -13,6 +13,13 @@ from sketchseg.cli import main
 from tests.conftest import DEMO_CATEGORIES, run_cli
 
 
+@pytest.fixture(autouse=True)
+def _no_pipeline_model(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run in a folder without data/train/models/optimal.pt, so that `segment` without weights options runs the
+    untrained default (where the pipeline's model exists, it runs that: test below)."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 def strokes_of(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("L")) < 128
 

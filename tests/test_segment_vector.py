@@ -7,9 +7,17 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from sketchseg.cli import main
 from tests.conftest import run_cli
 from tests.test_vector import _write_malformed
+
+
+@pytest.fixture(autouse=True)
+def _no_pipeline_model(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run in a folder without data/train/models/optimal.pt: `segment` runs its untrained default."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 RASTER_KEYS = ["sketch", "size", "categories", "shares", "stroke_pixels", "weights", "threshold", "recipe",
                "unlabelled", "isolated", "notes", "label_png", "files"]  # fmt: skip

@@ -35,7 +35,7 @@ from sketchseg.model.segmenter import Segmenter
 from sketchseg.render import legend_entries
 from sketchseg.render.labels import decode_labels
 from sketchseg.serve.batching import Batcher
-from sketchseg.serve.weights import WeightsChoice, load_segmenter
+from sketchseg.weights import WeightsChoice, load_segmenter
 from tests.servers import background, base_env, free_port, wait_http
 
 SCENE = make_scene(7, 0, 3)  # house, dog, grass: 16 strokes

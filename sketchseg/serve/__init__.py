@@ -11,7 +11,7 @@
   (:mod:`sketchseg.serve.memory`), large ones taking turns;
 - :mod:`sketchseg.serve.vocabulary`: the category limits of a request, shared with the MLflow pyfunc model (which
   also shares the decoder of the sketch, :func:`sketchseg.data.sketch.decode_sketch`);
-- :mod:`sketchseg.serve.weights`: which weights are served; :mod:`sketchseg.serve.examples`: example sketches;
+- :mod:`sketchseg.serve.examples`: example sketches (which weights are served: :mod:`sketchseg.weights`);
 - ``static/``: the drawing page (plain HTML + JavaScript).
 
 Importing this package imports neither FastAPI nor the model.

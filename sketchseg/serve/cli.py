@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from sketchseg.serve.weights import DEFAULT_CHECKPOINT
+from sketchseg.weights import add_weights_arguments
 
 HELP = "serve the REST API (POST /v1/segment) and the drawing page (GET /) with FastAPI + uvicorn"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    weights = p.add_mutually_exclusive_group()
-    weights.add_argument("--checkpoint", type=Path, help="a sketchseg checkpoint file")
-    weights.add_argument("--model", help="an open_clip model name (random weights unless --pretrained)")
-    weights.add_argument("--registry", help="a registered model, e.g. models:/sketchseg@champion")
-    p.add_argument("--pretrained", help="with --model: an open_clip tag (openai) or a local weights file")
-    p.add_argument("--seed", type=int, default=0, help="with --model: seed of the new weights")
-    p.add_argument(
-        "--default-checkpoint",
-        type=Path,
-        default=DEFAULT_CHECKPOINT,
-        help="served when no weights option is given and the file exists (default: %(default)s); else the "
-        "untrained sketchseg-tiny",
-    )
+    add_weights_arguments(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--batch-size", type=int, default=16, help="most sketches per model call (default: %(default)s)")
@@ -112,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     from sketchseg.serve.app import create_app, default_allowed_hosts
     from sketchseg.serve.protocol import uvicorn_options
     from sketchseg.serve.service import MIB, SegmentService, ServeSettings
-    from sketchseg.serve.weights import WeightsChoice, load_segmenter
+    from sketchseg.weights import load_segmenter, weights_choice
 
     if args.batch_size < 1:
         raise InputError(f"--batch-size {args.batch_size}: must be >= 1")
@@ -137,15 +124,7 @@ def run(args: argparse.Namespace) -> int:
     allowed = default_allowed_hosts(args.host)
     if args.allowed_hosts:
         allowed = [h.strip().lower() for h in args.allowed_hosts.split(",") if h.strip()]
-    choice = WeightsChoice(
-        checkpoint=args.checkpoint,
-        model=args.model,
-        pretrained=args.pretrained,
-        registry=args.registry,
-        seed=args.seed,
-        default_checkpoint=args.default_checkpoint,
-    )
-    segmenter, weights = load_segmenter(choice, device=args.device, batch_size=args.batch_size)
+    segmenter, weights = load_segmenter(weights_choice(args), device=args.device, batch_size=args.batch_size)
     settings = ServeSettings(
         max_batch=args.batch_size,
         window=args.batch_window_ms / 1000.0,

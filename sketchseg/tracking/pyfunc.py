@@ -117,9 +117,9 @@ class SketchsegPyfunc(mlflow.pyfunc.PythonModel):
         return self._segmenter
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        from sketchseg.model.segmenter import Segmenter
+        from sketchseg.weights import WeightsChoice, load_segmenter
 
-        self._segmenter = Segmenter.from_checkpoint(context.artifacts["checkpoint"])
+        self._segmenter, _ = load_segmenter(WeightsChoice(checkpoint=Path(context.artifacts["checkpoint"])))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """DataFrame (a sketch column, categories) -> DataFrame (labels_png, categories, shares, stroke_labels), one
