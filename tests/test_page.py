@@ -190,3 +190,30 @@ def test_weights_line_survives_a_bad_request(browser, server: str) -> None:
     wait_for(browser, "return document.getElementById('weights').textContent.length > 0")
     line = browser.find_element(By.ID, "weights").text
     assert line == f"weights: {weights}" and "undefined" not in line
+
+
+def test_an_untrained_models_answer_says_so_on_the_drawing(browser, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Issue 22: the answer of random weights says UNTRAINED on the page's drawing (in red, top left) and in its
+    strokes SVG, as `segment`'s overlay and SVG do; the trained server's drawing does not (the test above)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    folder = tmp_path_factory.mktemp("page-untrained")
+    with sketchseg_server(["--model", "sketchseg-test", "--seed", "1"], log=folder / "server.log", cwd=folder) as url:
+        canvas = open_page(browser, url)
+        mouse = ActionChains(browser).move_to_element_with_offset(canvas, -100, 100).click_and_hold()
+        mouse.move_by_offset(150, -50).move_by_offset(50, 60).release().perform()
+        browser.find_element(By.ID, "categories").send_keys("house, grass")
+        browser.find_element(By.ID, "segment").click()
+        wait_for(browser, "return document.getElementById('board').dataset.segmented === 'true'")
+        result = browser.execute_script("return window.sketchseg.result")
+        assert result["untrained"] is True and "UNTRAINED" in result["weights"]
+        assert "UNTRAINED weights: results are meaningless</text>" in result["strokes_svg"]
+        assert canvas.get_attribute("data-untrained") == "true"
+        red = browser.execute_script(
+            "const d = document.getElementById('board').getContext('2d').getImageData(0, 0, 400, 30).data;"
+            "let n = 0;"
+            "for (let i = 0; i < d.length; i += 4) if (d[i] === 200 && d[i + 1] === 0 && d[i + 2] === 0) n++;"
+            "return n;"
+        )
+        assert red > 20, red

@@ -71,6 +71,44 @@ def test_segment_every_fixture_sketch_in_one_batched_call(fixtures_dir: Path, tm
         assert overlay.width > strokes.shape[1]  # legend beside the sketch
 
 
+def warning_pixels(image: Path) -> int:
+    """Pixels of the overlay drawn in the UNTRAINED line's red."""
+    from sketchseg.render.colours import WARNING_COLOUR
+
+    return int((np.asarray(Image.open(image).convert("RGB")) == WARNING_COLOUR).all(axis=-1).sum())
+
+
+def test_segment_runs_the_pipelines_model_by_default_and_marks_untrained_outputs(
+    fixtures_dir: Path, tmp_path: Path
+) -> None:
+    """Without weights options `segment` runs data/train/models/optimal.pt of the working folder when it exists, as
+    `serve` does; otherwise the untrained tiny model, whose overlay PNG and strokes SVG say UNTRAINED (issue 22)."""
+    from sketchseg.model.checkpoint import save_checkpoint
+    from sketchseg.weights import DEFAULT_CHECKPOINT
+    from tests.test_serve import perturbed_model
+
+    page = tmp_path / "page.json"
+    page.write_text(json.dumps({"strokes": [[[10, 10], [200, 90]], [[50, 300], [400, 400]]], "width": 512,
+                                "height": 512}))  # fmt: skip
+    sketches = [str(fixtures_dir / "sketch_1.png"), str(page)]
+    assert main(["segment", *sketches, "--categories", "tree, house", "-o", str(tmp_path / "untrained")]) == 0
+    out = tmp_path / "untrained"
+    summary = json.loads((out / "sketch_1.json").read_text())
+    assert summary["weights"].startswith(f"untrained sketchseg-tiny ({DEFAULT_CHECKPOINT} not found)")
+    assert "UNTRAINED" in summary["weights"]
+    assert warning_pixels(out / "sketch_1_overlay.png") > 20 and warning_pixels(out / "page_overlay.png") > 20
+    svg = (out / "page_strokes.svg").read_text()
+    assert "UNTRAINED weights: results are meaningless</text>" in svg
+
+    save_checkpoint(perturbed_model(), DEFAULT_CHECKPOINT)  # the pipeline's model, in the working folder
+    assert main(["segment", *sketches, "--categories", "tree, house", "-o", str(tmp_path / "trained")]) == 0
+    out = tmp_path / "trained"
+    summary = json.loads((out / "sketch_1.json").read_text())
+    assert summary["weights"].startswith(f"checkpoint {DEFAULT_CHECKPOINT} (sha256 ")
+    assert warning_pixels(out / "sketch_1_overlay.png") == 0 and warning_pixels(out / "page_overlay.png") == 0
+    assert "UNTRAINED" not in (out / "page_strokes.svg").read_text()
+
+
 def _write(path: Path, arr: np.ndarray, mode: str | None = None) -> Path:
     Image.fromarray(arr, mode=mode).save(path)
     return path

@@ -204,6 +204,7 @@ def test_vector_input_labels_every_stroke_as_the_segmenter_does(server: str, ref
             assert got["label"] == answer["categories"][got["index"]]
     svg = answer["strokes_svg"]
     assert svg.count("<polyline") + svg.count("<circle") == len(SCENE.strokes)
+    assert answer["untrained"] is False and "UNTRAINED" not in svg  # a checkpoint's weights (issue 22)
     assert f'data-label="{expected.stroke_labels[0].label}"' in svg
     assert answer["colours"][0] == "#e6194b" and len(answer["legend"]) >= len(SCENE.categories)
     assert answer["legend"][0]["text"].startswith(f"{SCENE.categories[0]}  ")

@@ -166,13 +166,18 @@ def resolve_activation(cfg: BackboneConfig) -> Activation:
     return Activation(own, "auto: the model config's; the weights file does not say")
 
 
+def is_random_init(cfg: BackboneConfig) -> bool:
+    """Whether ``cfg`` builds a backbone with random weights (no pretrained tag or file, no saved model)."""
+    return cfg.pretrained is None and not cfg.name.startswith("local-dir:")
+
+
 def describe_weights(cfg: BackboneConfig, activation: Activation | None = None) -> str:
     """One line saying which weights a backbone config loads and with which activation (shown in every output)."""
     act = f", {activation.describe()}" if activation is not None else ""
-    if cfg.pretrained is None:
-        if cfg.name.startswith("local-dir:"):
-            return f"open_clip saved model {cfg.name[len('local-dir:'):]}{act}"
+    if is_random_init(cfg):
         return f"random initialisation of {cfg.name} (seed {cfg.seed}{act}): UNTRAINED, results are meaningless"
+    if cfg.pretrained is None:
+        return f"open_clip saved model {cfg.name[len('local-dir:'):]}{act}"
     if Path(cfg.pretrained).is_file():
         return f"{cfg.name} with local weights file {cfg.pretrained}{act}"
     return f"{cfg.name} with open_clip pretrained weights '{cfg.pretrained}'{act}"

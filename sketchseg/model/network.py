@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sketchseg.model.backbone import Backbone, image_mean_std, load_backbone, normalise_intensity
+from sketchseg.model.backbone import Backbone, image_mean_std, is_random_init, load_backbone, normalise_intensity
 from sketchseg.model.config import ModelConfig
 from sketchseg.model.encoder import SketchEncoder, SketchFeatures
 from sketchseg.model.finetune import configure_trainable
@@ -22,6 +22,9 @@ class SketchSegModel(nn.Module):
     def __init__(self, cfg: ModelConfig, backbone: Backbone | None = None) -> None:
         super().__init__()
         self.cfg = cfg
+        # a new model on a random backbone: its outputs, images included, say UNTRAINED (a given backbone comes
+        # with weights: a checkpoint's, or the one training starts from)
+        self.untrained = backbone is None and is_random_init(cfg.backbone)
         backbone = backbone if backbone is not None else load_backbone(cfg.backbone)
         self.origin = backbone.weights  # what the weights were initialised from (kept once through re-saves)
         self.clip_config: dict | None = None  # the open_clip architecture, when known (set by load_model)

@@ -46,6 +46,7 @@ class Segmentation:
     ``work_size``: ``(h, w)`` of ``similarity`` when the maps were computed at a working resolution below the sketch's
     (a Segmenter with ``work_pixels``, a large sketch; every stroke pixel then took its working pixel's label and
     mask), None when they are at the sketch's resolution.
+    ``untrained``: the model's weights are a random initialisation (its renderings say UNTRAINED).
     """
 
     categories: list[str]
@@ -62,6 +63,7 @@ class Segmentation:
     stroke_labels: list[StrokeLabel] | None = None
     vector: RasterisedVector | None = None
     work_size: tuple[int, int] | None = None
+    untrained: bool = False
 
 
 def normalise_categories(categories: str | Sequence[str]) -> tuple[list[str], list[str]]:
@@ -374,6 +376,7 @@ class Segmenter:
             unlabelled=unlabelled,
             recipe=self.recipe.name,
             work_size=work_size,
+            untrained=self.model.untrained,
         )
 
     def work_size(self, h: int, w: int) -> tuple[int, int]:

@@ -11,6 +11,8 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
 INK_COLOUR = (200, 200, 200)  # stroke pixels under the coloured labels (faint original)
 UNLABELLED_COLOUR = (0, 0, 0)  # stroke pixels or strokes left without a category (as the authors' overlay draws them)
 PAPER_COLOUR = (255, 255, 255)
+WARNING_COLOUR = (200, 0, 0)  # the UNTRAINED line of a result of random weights
+UNTRAINED_TEXT = "UNTRAINED weights: results are meaningless"
 
 
 def colour(k: int) -> tuple[int, int, int]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageDraw, ImageFont
 
 from sketchseg.model.stroke_labels import NO_CATEGORY
-from sketchseg.render.colours import PAPER_COLOUR, UNLABELLED_COLOUR, colour
+from sketchseg.render.colours import PAPER_COLOUR, UNLABELLED_COLOUR, WARNING_COLOUR, colour
 
 
 @dataclass(frozen=True)
@@ -50,17 +50,26 @@ def legend_entries(seg) -> list[LegendEntry]:
     return out
 
 
-def draw_legend(img: Image.Image, entries: list[LegendEntry], font_size: int = 14) -> Image.Image:
-    """``img`` with the legend to its right on white paper (font scaled with the image, 10 to 48 px)."""
+def draw_legend(
+    img: Image.Image, entries: list[LegendEntry], font_size: int = 14, warning: str | None = None
+) -> Image.Image:
+    """``img`` with the legend to its right on white paper (font scaled with the image, 10 to 48 px), and
+    ``warning``, when given, in red above the legend's lines."""
     w, h = img.size
     font = ImageFont.load_default(size=max(10, min(font_size * max(h, w) // 512, 48)))
     box = font.size
     measure = ImageDraw.Draw(img)
-    legend_w = int(max((measure.textlength(e.text, font=font) for e in entries), default=0) + box * 3)
-    out = Image.new("RGB", (w + legend_w, max(h, (len(entries) + 1) * box * 2)), PAPER_COLOUR)
+    widths = [measure.textlength(e.text, font=font) + box * 3 for e in entries]
+    if warning:
+        widths.append(measure.textlength(warning, font=font) + box * 2)
+    legend_w = int(max(widths, default=box * 3))
+    first = 1 if warning else 0  # legend lines below the warning
+    out = Image.new("RGB", (w + legend_w, max(h, (len(entries) + first + 1) * box * 2)), PAPER_COLOUR)
     out.paste(img, (0, 0))
     draw = ImageDraw.Draw(out)
-    for k, entry in enumerate(entries):
+    if warning:
+        draw.text((w + box, box - 1), warning, fill=WARNING_COLOUR, font=font)
+    for k, entry in enumerate(entries, start=first):
         y = box + k * box * 2
         draw.rectangle([w + box, y, w + 2 * box, y + box], fill=entry.rgb)
         draw.text((w + int(2.5 * box), y - 1), entry.text, fill=(0, 0, 0), font=font)

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from sketchseg.model.stroke_labels import NO_CATEGORY
-from sketchseg.render.colours import INK_COLOUR, UNLABELLED_COLOUR, colour
+from sketchseg.render.colours import INK_COLOUR, UNLABELLED_COLOUR, UNTRAINED_TEXT, colour
 from sketchseg.render.legend import draw_legend, legend_entries
 
 
@@ -41,8 +41,10 @@ def pixel_colours(seg) -> np.ndarray:
 
 
 def overlay_image(seg, font_size: int = 14) -> Image.Image:
-    """Strokes coloured by label on white, faint original underneath, legend on the right."""
-    return draw_legend(Image.fromarray(pixel_colours(seg)), legend_entries(seg), font_size)
+    """Strokes coloured by label on white, faint original underneath, legend on the right; above the legend, in red,
+    "UNTRAINED ..." when the weights are a random initialisation (``seg.untrained``)."""
+    warning = UNTRAINED_TEXT if seg.untrained else None
+    return draw_legend(Image.fromarray(pixel_colours(seg)), legend_entries(seg), font_size, warning)
 
 
 def _shift(a: np.ndarray, dy: int, dx: int, fill: Any) -> np.ndarray:

@@ -160,6 +160,10 @@ class SegmentResponse(BaseModel):
     threshold: float | None = Field(None, description="The threshold applied, if any.")
     input: str = Field(description=f"Which input was segmented: {kinds_text()}.")
     weights: str = Field(description="The weights that produced this answer.")
+    untrained: bool = Field(
+        False, description="The weights are a random initialisation: the labels are meaningless (strokes_svg and the "
+        "drawing page say UNTRAINED)."
+    )
     notes: list[str] = Field(description="Anything worth knowing: duplicates dropped, an inverted image, ...")
 
 

@@ -332,6 +332,7 @@ class SegmentService:
             threshold=seg.threshold,
             input=kind,
             weights=self.weights,
+            untrained=seg.untrained,
             notes=notes + seg.notes,
         )
 

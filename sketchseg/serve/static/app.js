@@ -5,6 +5,7 @@
 
 const INK = "#000000";
 const LINE_WIDTH = 3;
+const UNTRAINED_TEXT = "UNTRAINED weights: results are meaningless";
 
 const state = {
   strokes: [],      // each a list of [x, y] in canvas pixels, in drawing order
@@ -54,8 +55,15 @@ function redraw() {
   ctx.fillRect(0, 0, canvas.width, canvas.height);
   state.strokes.forEach((points, i) => drawStroke(points, strokeColour(i)));
   if (state.current) drawStroke(state.current, INK);
+  const untrained = Boolean(state.result && state.result.untrained);
+  if (untrained) { // the answer of random weights says so on the drawing, as segment's images do
+    ctx.fillStyle = "#c80000";
+    ctx.font = "bold 16px sans-serif";
+    ctx.fillText(UNTRAINED_TEXT, 8, 22);
+  }
   canvas.dataset.strokes = String(state.strokes.length);
   canvas.dataset.segmented = state.result ? "true" : "false";
+  canvas.dataset.untrained = untrained ? "true" : "false";
 }
 
 function setStatus(text, isError = false) {
