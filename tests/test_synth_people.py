@@ -274,5 +274,5 @@ def test_parameter_in_config_cli_and_metadata(tmp_path: Path, capsys: pytest.Cap
 
     seen: dict[str, object] = {}
     monkeypatch.setattr(synth, "generate", lambda out, **kw: seen.update(kw))
-    stage_synth(load_config(params, ["data.synth.people_variants=true"]), tmp_path / "stage")
+    stage_synth(load_config(params, ["data.synth.people_variants=true"]), params, ["data.synth.people_variants=true"])
     assert seen["people_variants"] is True
