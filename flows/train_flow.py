@@ -1,7 +1,7 @@
 """The Prefect flow ``train-flow``: caption statistics -> training (torchrun, N processes) -> checkpoint selection
 (optimal vs last) -> threshold calibration -> evaluation -> MLflow run -> registration of the optimal checkpoint.
 
-Every task calls the library (:mod:`sketchseg.data.caption_stats`, :mod:`sketchseg.train.cli`, :mod:`sketchseg.eval`,
+Every task calls the library (:mod:`sketchseg.data.caption_stats`, :mod:`sketchseg.train.launch`, :mod:`sketchseg.eval`,
 :mod:`sketchseg.tracking`); the flow only wires them. Runs in-process without a server (ephemeral Prefect, as the DVC
 stage ``train`` does) or as the served deployment ``train-flow/default`` (``python -m flows serve``).
 
@@ -117,7 +117,7 @@ def train(
     work: str | None = None,
 ) -> dict[str, Any]:
     """The two-level training into ``out`` (in this process for one process, torchrun for more)."""
-    from sketchseg.train.cli import launch
+    from sketchseg.train.launch import launch
 
     return launch(
         Path(params), overrides, nproc=nproc, foundation=foundation, out=Path(out), resume=resume,
@@ -288,7 +288,7 @@ def train_flow(
     new ``outputs/runs/<UTC time>-<flow run name>``); ``resume``: continue the interrupted training of ``run_dir``;
     ``publish``: when everything succeeded, replace ``train.out`` and ``eval.out`` by copies of the run's folders;
     ``work``: train in this folder, continuing from its last checkpoint, and copy it into the run folder when done
-    (the DVC stage's resumable state, :func:`sketchseg.train.cli.launch`)."""
+    (the DVC stage's resumable state, :func:`sketchseg.train.launch.launch`)."""
     import torch
 
     overrides = list(overrides or [])

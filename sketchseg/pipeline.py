@@ -1,5 +1,5 @@
-"""`sketchseg stage NAME`: the DVC pipeline's stages, each reading the typed config from params.yaml (and
-``-S key=value`` overrides, as ``sketchseg train -S``).
+"""The DVC pipeline's stages (:data:`STAGES`; `sketchseg stage NAME` runs one, :mod:`sketchseg.cli.stage`), each
+reading the typed config from params.yaml (and ``-S key=value`` overrides, as ``sketchseg train -S``).
 
 | stage      | reads                           | writes                                                         |
 |------------|---------------------------------|----------------------------------------------------------------|
@@ -34,7 +34,6 @@ stage has finished.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import datetime
 import json
@@ -43,19 +42,17 @@ import os
 import platform
 import shutil
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sketchseg.config import Config, load_config, resolve_foundation
+from sketchseg.config import Config, resolve_foundation
 from sketchseg.errors import DataError
 from sketchseg.io_utils import atomic_dir, file_sha256, folder_sha1, json_sha1, listing_fingerprint, write_json
 
 log = logging.getLogger(__name__)
 
-HELP = "run one stage of the DVC pipeline (synth, source, prepare, shards, foundation, train) from params.yaml"
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the folder that holds sketchseg/ and flows/
 SYNTH_DIR = Path("data/synth")  # the synthetic generator's dataset: the embedded default and the foundation's data
 SOURCE_DIR = Path("data/source")
@@ -279,11 +276,15 @@ def _imported(path: Path, package: str) -> list[str]:
     return [m for m in out if m.split(".")[0] in ("sketchseg", "flows")]
 
 
+# the command every stage runs through (`sketchseg stage NAME`), without what it imports for the other stages
+STAGE_COMMAND = ("sketchseg/cli/__init__.py", "sketchseg/cli/stage.py", "sketchseg/pipeline.py")
+
+
 def code_deps(stage: str, root: Path = PACKAGE_ROOT) -> list[str]:
     """The code dependencies of ``stage`` as dvc.yaml lists them: :func:`code_files` of its modules and the command
     that runs it (this module and the CLI, not what they import for other stages), with every folder all of whose
     Python files are among them named as the folder."""
-    files = set(code_files(STAGES[stage].code, root)) | {"sketchseg/pipeline.py", "sketchseg/cli.py"}
+    files = set(code_files(STAGES[stage].code, root)) | set(STAGE_COMMAND)
     deps = set(files)
     for folder in sorted({str(Path(f).parent) for f in files}, key=lambda d: -d.count("/")):  # deepest first
         inside = {str(p.relative_to(root)) for p in (root / folder).rglob("*.py") if "__pycache__" not in p.parts}
@@ -388,27 +389,6 @@ def summary(eval_out: Path = Path("data/eval")) -> str:
     missing = f"(no {table}: the train stage has not run)"
     body = table.read_text(encoding="utf-8").rstrip() if table.is_file() else missing
     return f"\n== results ({table}) ==\n\n{body}\n\n{timings_line()}"
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("stage", choices=STAGES)
-    p.add_argument("--params", type=Path, default=Path("params.yaml"))
-    p.add_argument(
-        "-S", "--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter (as train -S)"
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    from sketchseg.processes import die_with_parent, exit_on_sigterm
-
-    exit_on_sigterm()
-    die_with_parent()  # `dvc repro` killed: this stage ends too, and the rerun finds no one writing its outputs
-    cfg = load_config(args.params, args.set)
-    clear_leftovers(stage_outputs(cfg, args.stage))
-    started, t0 = time.time(), time.perf_counter()
-    details = STAGES[args.stage].run(cfg, args.params, list(args.set))
-    write_timing(args.stage, started, time.perf_counter() - t0, details)
-    return 0
 
 
 if __name__ == "__main__":

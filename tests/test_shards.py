@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sketchseg.cli import main
-from sketchseg.data import fscoco, shards
+from sketchseg.cli import data_shards, main
+from sketchseg.data import fscoco
 from sketchseg.data.captions import parse_categories
 from sketchseg.data.records import SketchRecord
 from sketchseg.data.shards import make_dataset, make_loader, read_index, shard_urls, write_shards
@@ -359,14 +359,14 @@ def test_cli_help_describes_the_command_and_its_options(capsys):
     assert done.value.code == 0
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal width
     assert text.startswith("usage: sketchseg data shards [-h] --root DATA_ROOT [--splits SPLITS_JSON] --out OUTDIR")
-    assert shards.HELP in text
+    assert data_shards.HELP in text
     for option in ("--samples-per-shard N", "--min-shards N", "--max-categories N", "--seed SEED"):
         assert option in text, option
     assert "categories kept per caption (0 = no limit; default 3)" in text
     with pytest.raises(SystemExit) as done:
         main(["data", "--help"])
     assert done.value.code == 0
-    assert f"shards {shards.HELP}" in " ".join(capsys.readouterr().out.split())
+    assert f"shards {data_shards.HELP}" in " ".join(capsys.readouterr().out.split())
 
 
 def _write_layout(root: Path) -> None:

@@ -25,9 +25,9 @@ from sketchseg.model.checkpoint import load_model, read_checkpoint
 from sketchseg.model.config import BackboneConfig, ModelConfig
 from sketchseg.model.finetune import trainable_parameters
 from sketchseg.model.network import SketchSegModel
-from sketchseg.train.cli import launch
 from sketchseg.train.data import train_transform
 from sketchseg.train.distributed import seed_everything
+from sketchseg.train.launch import launch
 from sketchseg.train.state import check_resumable, config_changes, rng_state, set_rng_state
 from sketchseg.train.step import TwoLevelStep
 from sketchseg.train.trainer import initial_model

@@ -1,4 +1,4 @@
-"""`sketchseg data prepare`: validate an FSCOCO-Seg directory and record its split, categories and checks.
+"""Validate an FSCOCO-Seg directory and record its split, categories and checks.
 
 Writes into ``--out`` (atomically: the folder appears complete or not at all):
 
@@ -18,7 +18,6 @@ Writes into ``--out`` (atomically: the folder appears complete or not at all):
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import logging
@@ -26,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from sketchseg.data.fscoco import ON_ERROR_CHOICES, ReadReport, read_all_classes, read_dataset
+from sketchseg.data.fscoco import ReadReport, read_all_classes, read_dataset
 from sketchseg.data.records import SPLITS, SketchRecord
 from sketchseg.data.splits import check_disjoint, write_splits
 from sketchseg.data.vocabulary import normalise_name
@@ -36,24 +35,7 @@ from sketchseg.progress import progress
 
 log = logging.getLogger(__name__)
 
-HELP = "validate an FSCOCO-Seg directory; write splits.json, categories.json and checks.json"
-
 ParseFn = Callable[[str], list[str]]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--root", type=Path, required=True, help="FSCOCO-Seg directory (train/, val/, test/, ...)")
-    parser.add_argument("--out", type=Path, required=True, help="output directory (replaced atomically)")
-    parser.add_argument(
-        "--on-error",
-        choices=ON_ERROR_CHOICES,
-        default="raise",
-        help="on a broken sketch: stop with an error (raise, default) or leave it out and count it (skip)",
-    )
-    parser.add_argument(
-        "--max-categories", type=int, default=3, help="caption categories per train sketch used in training (3)"
-    )
-    parser.add_argument("--no-verify-images", action="store_true", help="do not open every sketch image")
 
 
 def load_caption_parser(classes: Iterable[str] = ()) -> ParseFn:
@@ -196,15 +178,3 @@ def summary(checks: dict, out: Path) -> str:
     if checks["test_participants_elsewhere"]:
         lines.append(f"  warning: test participants also in train/val: {checks['test_participants_elsewhere']}")
     return "\n".join(lines)
-
-
-def run(args: argparse.Namespace) -> int:
-    checks = prepare(
-        args.root,
-        args.out,
-        on_error=args.on_error,
-        max_categories=args.max_categories,
-        verify_images=not args.no_verify_images,
-    )
-    print(summary(checks, args.out))
-    return 0

@@ -1,4 +1,4 @@
-"""`sketchseg data stats`: counts, categories per sketch, category frequencies and a contact sheet of an
+"""Counts, categories per sketch, category frequencies and a contact sheet of an
 FSCOCO-Seg directory (the real benchmark or the synthetic one).
 
 Val/test are read through :mod:`sketchseg.data.fscoco` (per-stroke labels); train has no labels, so its category
@@ -7,7 +7,6 @@ frequencies come from the generator's ``synth.json`` when present and are report
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from collections import Counter
@@ -19,10 +18,8 @@ from PIL import Image, ImageDraw, ImageFont
 from sketchseg.data.fscoco import read_split_checked
 from sketchseg.data.records import SketchRecord
 from sketchseg.data.strokes import rasterise, split_strokes
-from sketchseg.errors import DataError, InputError
+from sketchseg.errors import DataError
 from sketchseg.io_utils import atomic_file
-
-HELP = "print split sizes, categories per sketch and category frequencies; write a contact sheet of sketches"
 
 # distinct colours for stroke labels (RGB), reused cyclically
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -33,14 +30,6 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
 )  # fmt: skip
 TILE = 256
 CAPTION_H = 40
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--root", type=Path, required=True, help="FSCOCO-Seg directory (train/, val/, test/ ...)")
-    parser.add_argument("--out", type=Path, default=None, help="contact sheet PNG of sample val/test sketches")
-    parser.add_argument("--n", type=int, default=16, help="number of sketches on the contact sheet")
-    parser.add_argument("--seed", type=int, default=0, help="which sketches are sampled for the sheet")
-    parser.add_argument("--json", action="store_true", help="print the statistics as JSON")
 
 
 def _per_sketch(cats: list[list[str]]) -> dict[str, float]:
@@ -173,19 +162,3 @@ def contact_sheet(records: list[SketchRecord], out: Path, n: int = 16, seed: int
     with atomic_file(out, mode="wb") as fh:
         sheet.save(fh, format="PNG")
     return [r.id for r in chosen]
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.n < 1:
-        raise InputError(f"--n must be at least 1, got {args.n}")
-    stats, records = compute_stats(args.root)
-    if args.out is not None:
-        shown = contact_sheet(records.get("val", []) + records.get("test", []), args.out, args.n, args.seed)
-        stats["contact_sheet"] = {"path": str(args.out), "ids": shown}
-    if args.json:
-        print(json.dumps(stats, indent=1))
-    else:
-        print(format_stats(stats))
-        if args.out is not None:
-            print(f"contact sheet: {args.out} ({len(stats['contact_sheet']['ids'])} sketches)")
-    return 0

@@ -22,8 +22,8 @@ from sketchseg.errors import SketchsegError
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sketchseg.cli.train import add_arguments
     from sketchseg.config import load_config
-    from sketchseg.train.cli import add_arguments
     from sketchseg.train.trainer import train
 
     parser = argparse.ArgumentParser(prog="sketchseg.train.worker")

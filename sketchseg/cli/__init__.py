@@ -1,8 +1,11 @@
-"""The `sketchseg` command line. Every sub-command lives in its own module, which exposes
+"""The `sketchseg` command line. Every sub-command lives in its own module of this package, named after the
+command's words (`sketchseg data shards`: :mod:`sketchseg.cli.data_shards`), which exposes
 
     HELP: str
     add_arguments(parser: argparse.ArgumentParser) -> None
     run(args: argparse.Namespace) -> int
+
+and calls the library for the work.
 
 User-facing failures (:class:`sketchseg.errors.SketchsegError`) print one line and exit with 2; so do unknown
 options and commands (:class:`CommandParser`: the closest valid one is suggested, with the sub-command's usage).
@@ -25,20 +28,16 @@ DESCRIPTION = (
     "prepare data, train, evaluate and serve the model."
 )
 
-# command path -> module implementing it
-COMMANDS: dict[tuple[str, ...], str] = {
-    ("segment",): "sketchseg.segment_cli",
-    ("data", "synth"): "sketchseg.data.synth.cli",
-    ("data", "stats"): "sketchseg.data.stats",
-    ("data", "prepare"): "sketchseg.data.prepare",
-    ("data", "shards"): "sketchseg.data.shards",
-    ("train",): "sketchseg.train.cli",
-    ("evaluate",): "sketchseg.eval.cli",
-    ("foundation",): "sketchseg.foundation.cli",
-    ("stage",): "sketchseg.pipeline",
-    ("checkpoint", "convert"): "sketchseg.checkpoint_cli",
-    ("serve",): "sketchseg.serve.cli",
-}
+# the commands, in the order --help lists them; each one's module is command_module(path)
+COMMANDS: tuple[tuple[str, ...], ...] = (
+    ("segment",), ("data", "synth"), ("data", "stats"), ("data", "prepare"), ("data", "shards"), ("train",),
+    ("evaluate",), ("foundation",), ("stage",), ("checkpoint", "convert"), ("serve",),
+)  # fmt: skip
+
+
+def command_module(path: tuple[str, ...]) -> str:
+    """The module of the command ``path``: ``("data", "shards")`` -> ``sketchseg.cli.data_shards``."""
+    return f"{__name__}.{'_'.join(path)}"
 
 _OFFLINE_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -189,13 +188,8 @@ def build_parser() -> CommandParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     top = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction] = {}
-    for path, module_name in COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):  # command not built yet
-                continue
-            raise
+    for path in COMMANDS:
+        module = importlib.import_module(command_module(path))
         subparsers = top
         for depth, word in enumerate(path[:-1]):
             key = " ".join(path[: depth + 1])
