@@ -20,6 +20,33 @@ WHERE_FROM = {
 }
 
 
+def read_checkpoint(path: str | Path) -> dict:
+    """A sketchseg checkpoint file's payload (config, weights, meta, provenance), as save_checkpoint wrote it."""
+    import torch
+
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    assert isinstance(payload, dict) and payload.get("format") == "sketchseg-checkpoint", path
+    return payload
+
+
+def encode_image_file(path: str | Path) -> str:
+    """An image file's bytes as base64: the ``image`` of a request or of the pyfunc model's input."""
+    import base64
+
+    return base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def load_champion(uri: str | None = None):
+    """``models:/sketchseg@champion`` loaded as a pyfunc model from the store ``uri`` names (default: the
+    environment's), as `mlflow models serve` loads it."""
+    import mlflow.pyfunc
+
+    from sketchseg.tracking.store import fluent_store, tracking_uri
+
+    with fluent_store(tracking_uri(uri)):
+        return mlflow.pyfunc.load_model("models:/sketchseg@champion")
+
+
 def fixtures_root() -> Path:
     """The folder that holds the external fixture sets (``cbsc/``, ``friss/``): ``$SKETCHSEG_FIXTURES``, else
     ../shared/fixtures beside the repository. A value naming a ``fscoco_demo`` folder (the older usage) means its

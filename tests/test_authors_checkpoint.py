@@ -18,11 +18,11 @@ import torch.nn.functional as F
 from sketchseg.errors import CheckpointError
 from sketchseg.model.authors import convert_state_dict
 from sketchseg.model.backbone import Backbone
-from sketchseg.model.checkpoint import load_model, read_checkpoint, save_checkpoint
+from sketchseg.model.checkpoint import load_model, save_checkpoint
 from sketchseg.model.config import BackboneConfig, ModelConfig
 from sketchseg.model.exit_block import AuthorsExitBlock
 from sketchseg.model.network import SketchSegModel
-from tests.conftest import run_cli
+from tests.conftest import read_checkpoint, run_cli
 
 torch.set_num_threads(1)
 

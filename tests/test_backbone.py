@@ -13,10 +13,10 @@ import torch
 
 from sketchseg.errors import ConfigError
 from sketchseg.model.backbone import is_torchscript_file, load_backbone, resolve_activation
-from sketchseg.model.checkpoint import load_model, read_checkpoint, save_checkpoint, weights_origin
+from sketchseg.model.checkpoint import load_model, save_checkpoint, weights_origin
 from sketchseg.model.config import BackboneConfig, ModelConfig
 from sketchseg.model.network import SketchSegModel
-from tests.conftest import run_cli
+from tests.conftest import read_checkpoint, run_cli
 
 torch.set_num_threads(1)
 

@@ -19,9 +19,8 @@ from sketchseg.data.captions import (
     has_nltk_data,
     make_parser,
     parse_categories,
-    parser_backend,
 )
-from sketchseg.data.synth.captions import NOUNS, category_of
+from sketchseg.data.synth.captions import NOUNS
 from sketchseg.data.synth.scene import make_scene
 from sketchseg.data.vocabulary import (
     LEMMA_OVERRIDES,
@@ -55,6 +54,15 @@ def no_nltk_data(monkeypatch):
     default_parser.cache_clear()
     yield
     default_parser.cache_clear()
+
+
+def category_of(name: str) -> str | None:
+    """The generator's category a parsed caption category names ("men" -> "person"), compared in normal form:
+    any singular or plural noun of the generator's captions (NOUNS)."""
+    for category, forms in NOUNS.items():
+        if normalise_name(name) in {normalise_name(w) for form in forms for w in form[:2] if w is not None}:
+            return category
+    return None
 
 
 # Captions as people write them for FS-COCO scene sketches, with the categories they name.
@@ -171,7 +179,7 @@ def test_people_caption_table_is_large_enough():
 def test_real_nltk_backend_on_the_issue_examples():
     parser = make_parser("nltk")
     assert parser.backend == "nltk-perceptron+lemminflect"
-    assert parser_backend() == "nltk-perceptron+lemminflect"  # auto picks it too
+    assert default_parser().backend == "nltk-perceptron+lemminflect"  # auto picks it too
     for caption, expected in PEOPLE_CAPTIONS[:14]:
         assert parse_categories(caption, parser=parser) == expected, caption
 
@@ -380,7 +388,7 @@ def test_offline_backend_when_nltk_data_is_absent(no_nltk_data, caplog):
     with caplog.at_level(logging.INFO, logger="sketchseg.data.captions"):
         assert parse_categories("two trees and a house") == ["tree", "house"]
         assert parse_categories("a giraffe standing on the grass") == ["giraffe", "grass"]
-        assert parser_backend() == "pattern+lemminflect"
+        assert default_parser().backend == "pattern+lemminflect"
     reports = [r.getMessage() for r in caplog.records if "caption parser backend" in r.getMessage()]
     assert len(reports) == 1 and "pattern+lemminflect" in reports[0] and "offline path" in reports[0]
 

@@ -17,11 +17,11 @@ import pytest
 import yaml
 
 from sketchseg.cli import main
-from sketchseg.model.checkpoint import read_checkpoint, save_checkpoint
+from sketchseg.model.checkpoint import save_checkpoint
 from sketchseg.model.config import BackboneConfig, ModelConfig
 from sketchseg.model.network import SketchSegModel
 from sketchseg.model.segmenter import Segmenter
-from tests.conftest import REPO
+from tests.conftest import REPO, read_checkpoint
 
 
 def digests(*folders: Path) -> dict[str, str]:

@@ -81,7 +81,7 @@ def check_outputs(folder: Path, data: dict) -> dict:
 
 
 def torch_meta(path: Path) -> dict:
-    from sketchseg.model.checkpoint import read_checkpoint
+    from tests.conftest import read_checkpoint
 
     return read_checkpoint(path)["meta"]
 

@@ -18,19 +18,19 @@ from sketchseg.data.fscoco import (
     SketchDataError,
     all_classes_places,
     dataset_classes,
-    rasterise_record,
     read_all_classes,
     read_all_classes_checked,
     read_dataset,
     read_participants,
     read_split,
     read_split_checked,
-    train_captions_by_participant,
 )
 from sketchseg.data.prepare import prepare
 from sketchseg.data.records import SketchRecord
+from sketchseg.data.strokes import StrokeRaster
 from sketchseg.data.synth import generate
 from sketchseg.errors import DataError
+from sketchseg.eval.evaluate import samples_from_records
 
 CLASSES = ["tree", "cow", "house", "dog"]
 
@@ -137,7 +137,10 @@ def test_read_all_classes_forms(tmp_path: Path) -> None:
 
 
 def test_train_captions_by_participant(tree: Path) -> None:
-    assert train_captions_by_participant(tree) == {
+    captions: dict[str, dict[str, str]] = {}
+    for r in read_split(tree, "train", verify_images=False):
+        captions.setdefault(r.participant or "", {})[r.id] = r.caption
+    assert captions == {
         "p01": {"a1": "A cow near a tree.", "a2": "a house"},
         "p02": {"b1": "a dog in a field"},
     }
@@ -152,6 +155,12 @@ def test_ignored_files_are_listed(tree: Path) -> None:
 
 
 # -------------------------------------------------------------------------------------------- rasterisation
+
+
+def rasterise_record(record: SketchRecord) -> tuple[StrokeRaster, list[str]]:
+    """The benchmark raster of an annotated record as evaluation makes it, and its strokes' label names."""
+    sample = samples_from_records([record])[0]
+    return sample.raster, [sample.vocabulary[i] for i in sample.stroke_labels]
 
 
 def test_rasterise_horizontal_and_vertical_strokes(tree: Path) -> None:

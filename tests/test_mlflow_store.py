@@ -16,6 +16,7 @@ from sketchseg.model.checkpoint import save_checkpoint
 from sketchseg.model.config import BackboneConfig, ModelConfig
 from sketchseg.model.network import SketchSegModel
 from sketchseg.tracking import registry, runs, store
+from tests.conftest import load_champion
 from tests.test_training_tables import write_training_folder
 
 
@@ -60,7 +61,7 @@ def test_a_copied_checkout_reads_and_writes_its_own_artifacts(tmp_path: Path, mo
     away = original.rename(tmp_path / "original-elsewhere")  # the copy must need nothing from there
     before = files(away)
     monkeypatch.chdir(copy)
-    assert registry.load_champion().metadata.run_id == first_run  # the registered model, from the copy's files
+    assert load_champion().metadata.run_id == first_run  # the registered model, from the copy's files
     client = store.client_for()
     local = Path(client.download_artifacts(first_run, "train/history.json", str(tmp_path / "download")))
     assert local.read_text() == (copy / "train" / "history.json").read_text()
@@ -85,7 +86,7 @@ def test_an_older_absolute_store_becomes_relative_when_opened_in_its_folder(tmp_
     monkeypatch.chdir(moved)
     client = store.client_for()
     assert all(loc.startswith("mlartifacts/sketchseg") for loc in stored_locations(moved / "mlflow.db"))
-    assert registry.load_champion().metadata.run_id == run_id
+    assert load_champion().metadata.run_id == run_id
     local = Path(client.download_artifacts(run_id, "train/history.json", str(tmp_path / "download")))
     assert local.is_file()
     new_run = runs.log_training_run({}, train_dir=moved / "train")

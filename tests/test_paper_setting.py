@@ -26,9 +26,8 @@ from safetensors.torch import load_file
 
 from sketchseg.config import flatten, load_config
 from sketchseg.data.synth import generate
-from sketchseg.model.checkpoint import read_checkpoint
 from sketchseg.train.schedule import warmup_cosine
-from tests.conftest import REPO
+from tests.conftest import REPO, read_checkpoint
 from tests.test_dvc import fresh_clone
 
 PAPER = REPO / "experiments" / "paper.yaml"

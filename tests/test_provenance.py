@@ -6,10 +6,11 @@ from pathlib import Path
 
 import torch
 
-from sketchseg.model.checkpoint import read_checkpoint, save_checkpoint
+from sketchseg.model.checkpoint import save_checkpoint
 from sketchseg.model.config import BackboneConfig, ModelConfig
 from sketchseg.model.network import SketchSegModel
 from sketchseg.provenance import cpu_model, provenance
+from tests.conftest import read_checkpoint
 
 
 def test_provenance_names_torch_the_kernel_set_and_the_threads(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ from sketchseg.render import legend_entries
 from sketchseg.render.labels import decode_labels
 from sketchseg.serve.batching import Batcher
 from sketchseg.weights import WeightsChoice, load_segmenter
+from tests.conftest import load_champion
 from tests.servers import background, base_env, free_port, wait_http
 
 SCENE = make_scene(7, 0, 3)  # house, dog, grass: 16 strokes
@@ -494,7 +495,7 @@ def test_pyfunc_model_takes_the_servers_inputs_and_agrees_with_it(
         *(VECTOR_BODIES[kind](SCENE.strokes) for kind in ("strokes", "stroke3", "svg")),
     ]
     frame = pd.DataFrame([{**body, "categories": SCENE.categories} for body in bodies])
-    model = registry.load_champion(uri=uri)  # the pyfunc model, as `mlflow models serve` runs it
+    model = load_champion(uri=uri)  # the pyfunc model, as `mlflow models serve` runs it
     out = model.predict(frame)
     for body, (_, row) in zip(bodies, out.iterrows(), strict=True):
         status, answer = post(f"{server}/v1/segment", {**body, "categories": SCENE.categories})

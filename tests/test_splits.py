@@ -7,11 +7,9 @@ from pathlib import Path
 import pytest
 
 from sketchseg.data.splits import (
-    add_mapped_participants,
     check_disjoint,
     paper_split,
     read_splits,
-    released_split,
     sketches_by_participant,
     write_splits,
 )
@@ -106,26 +104,6 @@ def test_paper_split_on_participant_folders(tmp_path: Path) -> None:
     folders = {path.stem: path.parent.name for path in (tmp_path / "train/sketches").glob("*/*.png")}
     assert len({folders[s] for s in splits["test"]}) == 2 and len(splits["test"]) == 12
     assert len(splits["val"]) == 5 * 5 and len(splits["train"]) == 5
-
-
-def test_add_mapped_participants() -> None:
-    merged = add_mapped_participants({"p1": ["a"], "p2": ["b"]}, {"v1": "p1", "t1": "p3"}, ["t1", "v1"])
-    assert merged == {"p1": ["a", "v1"], "p2": ["b"], "p3": ["t1"]}
-    with pytest.raises(DataError, match="no participant known for 1 sketches"):
-        add_mapped_participants({"p1": ["a"]}, {}, ["v9"])
-    with pytest.raises(DataError, match="'a' appears twice"):
-        add_mapped_participants({"p1": ["a"]}, {"a": "p2"}, ["a"])
-
-
-def test_released_split_as_is(tmp_path: Path) -> None:
-    for rel in ("train/sketches/p1/a.png", "train/sketches/p2/b.jpg", "val/images/v2.png", "val/images/v1.png"):
-        _touch(tmp_path / rel)
-    _touch(tmp_path / "test/images/t1.png")
-    _touch(tmp_path / "test/images/.DS_Store")
-    assert released_split(tmp_path) == {"train": ["a", "b"], "val": ["v1", "v2"], "test": ["t1"]}
-    _touch(tmp_path / "test/images/v1.png")
-    with pytest.raises(DataError, match="'v1' is in both 'val' and 'test'"):
-        released_split(tmp_path)
 
 
 def test_check_disjoint_duplicate_within_split() -> None:

@@ -25,6 +25,7 @@ from sketchseg.model.network import SketchSegModel
 from sketchseg.model.segmenter import Segmenter
 from sketchseg.render.labels import decode_labels
 from sketchseg.tracking import pyfunc, registry, runs, store
+from tests.conftest import encode_image_file, load_champion
 from tests.servers import model_server
 from tests.test_training_tables import write_training_folder
 
@@ -260,9 +261,9 @@ def test_registry_round_trip_and_champion_alias(
     assert str(version.version) == "3" and float(version.tags["test_miou"]) == 0.45
     assert version.tags["checkpoint_sha256"] == file_sha256(checkpoints["c"])
 
-    model = registry.load_champion(uri=uri)
+    model = load_champion(uri=uri)
     path = fixtures_dir / "sketch_1.png"
-    image = pyfunc.encode_image_file(path)
+    image = encode_image_file(path)
     out = model.predict(pd.DataFrame({"image": [image, image], "categories": ["giraffe, zebra, grass", ["cloud"]]}))
     assert list(out.columns) == ["labels_png", "categories", "shares", "stroke_labels"] and len(out) == 2
     strokes = read_sketch(path).strokes
@@ -333,23 +334,6 @@ def test_alias_follows_the_rule_on_versions_in_a_store(tmp_path: Path) -> None:
     assert str(registry.champion_version(client).version) == "4"
 
 
-# A version registered before the pyfunc model had its own module: its python_model.pkl, as MLflow wrote it.
-LEGACY_PYTHON_MODEL = (
-    "gAWVsQAAAAAAAACMEnNrZXRjaHNlZy50cmFja2luZ5SMD1NrZXRjaHNlZ1B5ZnVuY5STlCmBlH2UKIwKX3NlZ21lbnRlcpROjBNfcHJlZGlj"
-    "dF90eXBlX2hpbnRzlIwXbWxmbG93Lm1vZGVscy5zaWduYXR1cmWUjApfVHlwZUhpbnRzlJOUKYGUfZQojAVpbnB1dJSMBnBhbmRhc5SMCURh"
-    "dGFGcmFtZZSTlIwGb3V0cHV0lGgPdWJ1Yi4="
-)
-
-
-def test_versions_pickled_before_the_split_still_load() -> None:
-    import base64
-
-    import cloudpickle
-
-    model = cloudpickle.loads(base64.b64decode(LEGACY_PYTHON_MODEL))  # names sketchseg.tracking.SketchsegPyfunc
-    assert type(model) is pyfunc.SketchsegPyfunc
-
-
 # A Python process in which the installed (editable) sketchseg is hidden: only the model's bundled copy can serve it.
 HIDDEN_SKETCHSEG = """
 import sys
@@ -387,7 +371,7 @@ def test_registered_model_carries_sketchseg_code(
     assert (Path(model_dir) / "code" / "sketchseg" / "model" / "segmenter.py").is_file()
     path = fixtures_dir / "sketch_2.png"
     repo = str(Path(__file__).resolve().parents[1])
-    script = HIDDEN_SKETCHSEG.format(repo=repo, model_dir=model_dir, image=pyfunc.encode_image_file(path))
+    script = HIDDEN_SKETCHSEG.format(repo=repo, model_dir=model_dir, image=encode_image_file(path))
     work = tmp_path / "elsewhere"
     work.mkdir()
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=work, timeout=300)
@@ -422,7 +406,7 @@ def test_mlflow_models_serve_answers_invocations(
     body = {
         "dataframe_split": {
             "columns": ["image", "categories"],
-            "data": [[pyfunc.encode_image_file(path), "kite, tree, person"]],
+            "data": [[encode_image_file(path), "kite, tree, person"]],
         }
     }
     t0 = time.perf_counter()

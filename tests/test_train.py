@@ -21,7 +21,7 @@ from sketchseg.data.shards import make_dataset
 from sketchseg.errors import CheckpointError
 from sketchseg.eval.evaluate import evaluate_model, samples_from_shards
 from sketchseg.io_utils import folder_sha1
-from sketchseg.model.checkpoint import load_model, read_checkpoint
+from sketchseg.model.checkpoint import load_model
 from sketchseg.model.config import BackboneConfig, ModelConfig
 from sketchseg.model.finetune import trainable_parameters
 from sketchseg.model.network import SketchSegModel
@@ -31,7 +31,7 @@ from sketchseg.train.launch import launch
 from sketchseg.train.state import check_resumable, config_changes, rng_state, set_rng_state
 from sketchseg.train.step import TwoLevelStep
 from sketchseg.train.trainer import initial_model
-from tests.conftest import run_cli
+from tests.conftest import read_checkpoint, run_cli
 
 # Where the device-dependent tests compute: cpu (default) or cuda (bench/gpu.py sets SKETCHSEG_TEST_DEVICE=cuda). The
 # trainer itself picks a GPU whenever one is visible; on cuda these tests also check that it did.

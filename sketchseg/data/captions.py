@@ -363,12 +363,6 @@ def dataset_parser(classes: Iterable[str] = ()) -> CaptionParser:
     return _dataset_parser(classes) if classes else default_parser()
 
 
-def parser_backend() -> str:
-    """Name of the active backend: ``"<tagger>+lemminflect"``, e.g. ``"pattern+lemminflect"`` offline or
-    ``"nltk-perceptron+lemminflect"`` with NLTK's tagger data installed."""
-    return default_parser().backend
-
-
 def parse_categories(
     caption: str,
     *,

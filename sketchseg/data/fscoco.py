@@ -70,7 +70,7 @@ import numpy as np
 from PIL import Image
 
 from sketchseg.data.records import SPLITS, SketchRecord
-from sketchseg.data.strokes import CANVAS, RASTER, StrokeRaster, rasterise, split_strokes
+from sketchseg.data.strokes import split_strokes
 from sketchseg.errors import DataError
 from sketchseg.progress import progress
 
@@ -588,26 +588,3 @@ def read_dataset(
                 )
             owner[r.id] = split
     return records, reports
-
-
-def train_captions_by_participant(root: str | Path, *, on_error: str = "raise") -> dict[str, dict[str, str]]:
-    """Train captions grouped as ``participant -> {id -> caption}`` (both levels sorted)."""
-    out: dict[str, dict[str, str]] = {}
-    for r in read_split(root, "train", on_error=on_error, verify_images=False):
-        out.setdefault(r.participant or "", {})[r.id] = r.caption
-    return {p: dict(sorted(c.items())) for p, c in sorted(out.items())}
-
-
-def rasterise_record(record: SketchRecord, size: int = RASTER) -> tuple[StrokeRaster, list[str]]:
-    """Rasterise an annotated sketch as the benchmark does: each stroke alone at ``size``x``size``.
-
-    Returns the per-stroke pixel sets and the stroke label names (aligned with ``raster.pixels``).
-    """
-    where = f"sketch {record.id!r} ({record.split}, {record.image_path})"
-    if not record.annotated:
-        raise DataError(f"{where}: has no vector strokes and labels; only val/test sketches can be rasterised")
-    strokes = split_strokes(record.vector, source=where)
-    labels = list(record.labels or ())
-    if len(strokes) != len(labels):
-        raise DataError(f"{where}: {len(strokes)} strokes but {len(labels)} labels; re-read it with read_split")
-    return rasterise(strokes, size=size, canvas=CANVAS), labels

@@ -100,28 +100,6 @@ def sketches_by_participant(root: str | Path, sketch_dir: str = "train/sketches"
     return out
 
 
-def add_mapped_participants(
-    by_participant: dict[str, list[str]], participant_of: dict[str, str], ids: list[str]
-) -> dict[str, list[str]]:
-    """Return ``by_participant`` extended with ``ids`` grouped by ``participant_of`` (e.g. val/test sketches of
-    an FSCOCO-Seg release, whose participant comes from ``participants.json``), to re-split all sketches with
-    :func:`paper_split`. An id without participant, or already present, raises DataError."""
-    out = {p: list(v) for p, v in by_participant.items()}
-    present = {sid for v in out.values() for sid in v}
-    missing = [sid for sid in ids if sid not in participant_of]
-    if missing:
-        raise DataError(
-            f"no participant known for {len(missing)} sketches (e.g. {missing[0]!r}); add them to participants.json "
-            "or keep the released split"
-        )
-    for sid in ids:
-        if sid in present:
-            raise DataError(f"sketch id {sid!r} appears twice; ids must be unique across splits")
-        present.add(sid)
-        out.setdefault(participant_of[sid], []).append(sid)
-    return {p: sorted(v) for p, v in sorted(out.items())}
-
-
 def check_disjoint(splits: dict[str, list[str]]) -> None:
     """Raise DataError if an id occurs twice within a split or in two splits."""
     owner: dict[str, str] = {}
@@ -131,23 +109,3 @@ def check_disjoint(splits: dict[str, list[str]]) -> None:
                 where = "twice in" if owner[sid] == name else f"in both {owner[sid]!r} and"
                 raise DataError(f"sketch id {sid!r} is {where} {name!r}; a sketch may belong to one split only")
             owner[sid] = name
-
-
-def released_split(root: str | Path) -> dict[str, list[str]]:
-    """The split shipped with an FSCOCO-Seg directory, as-is: train ids from ``train/sketches/<participant>/``,
-    val/test ids from ``{val,test}/images/``. Sorted ids; duplicates raise DataError. File names only, no
-    validation (use :func:`sketchseg.data.fscoco.read_dataset` for that)."""
-    root = Path(root)
-    out = {"train": [sid for ids in sketches_by_participant(root).values() for sid in ids]}
-    for name in ("val", "test"):
-        folder = root / name / "images"
-        if not folder.is_dir():
-            raise DataError(f"{folder}: not found; an FSCOCO-Seg directory has {name}/images/<id>.png")
-        out[name] = [
-            p.stem
-            for p in sorted(folder.iterdir())
-            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in _IMAGE_EXTENSIONS
-        ]
-    out = {k: sorted(v) for k, v in out.items()}
-    check_disjoint(out)
-    return out

@@ -109,15 +109,6 @@ def _check_payload(payload: dict, path: Path) -> dict:
     return payload
 
 
-def read_checkpoint(path: str | Path) -> dict:
-    """Load and check a sketchseg checkpoint file's payload."""
-    path = Path(path)
-    payload = _read_file(path)
-    if not _is_payload(payload):
-        raise CheckpointError(f"{path}: not a sketchseg checkpoint (written by sketchseg's save_checkpoint?)")
-    return _check_payload(payload, path)
-
-
 def _describe(obj: object) -> str:
     """What a foreign checkpoint file holds, in a few words."""
     if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):

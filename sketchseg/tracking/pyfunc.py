@@ -51,11 +51,6 @@ def encode_png(gray: np.ndarray) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def encode_image_file(path: str | Path) -> str:
-    """A PNG (or any image) file's bytes as base64, the ``image`` column of the model's input."""
-    return base64.b64encode(Path(path).read_bytes()).decode("ascii")
-
-
 def _cell(value: Any) -> Any:
     """A DataFrame cell, None for a missing one (None or NaN); arrays as lists."""
     if value is None or (isinstance(value, float) and np.isnan(value)):

@@ -254,9 +254,3 @@ def _model_exists(client, name: str) -> bool:
     except MlflowException:
         return False
     return True
-
-
-def load_champion(name: str = MODEL_NAME, alias: str = CHAMPION, uri: str | None = None):
-    """Load ``models:/NAME@ALIAS`` as a pyfunc model."""
-    with fluent_store(tracking_uri(uri)):
-        return mlflow.pyfunc.load_model(f"models:/{name}@{alias}")

@@ -204,22 +204,3 @@ def _collective_device() -> torch.device:
     if dist.get_backend() == "nccl":
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
-
-
-def local_offset(n_local: int, device: torch.device | None = None) -> int:
-    """Index of this rank's first row in a rank-ordered gather where rank r contributes its `n_local` rows."""
-    if not is_distributed():
-        return 0
-    device = _collective_device() if device is None else device
-    sizes = _all_gather_variable(torch.tensor([n_local], dtype=torch.long, device=device))
-    return int(sum(int(s.item()) for s in sizes[: rank()]))
-
-
-def all_reduce_mean(value: float, device: torch.device | None = None) -> float:
-    """Average a scalar over ranks (for logging); returns `value` unchanged without a process group."""
-    if not is_distributed():
-        return float(value)
-    device = _collective_device() if device is None else device
-    t = torch.tensor([float(value)], dtype=torch.float64, device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return float(t.item()) / world_size()

@@ -9,13 +9,10 @@ sometimes an object left unmentioned. Stroke labels keep the canonical category 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-from sketchseg.data.vocabulary import normalise_name
 
 if TYPE_CHECKING:
     from sketchseg.data.synth.scene import PlacedObject
@@ -106,25 +103,6 @@ NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
 LEADS = ["a picture of ", "a sketch of ", "a drawing of ", "an image of ", "a scene with ", "this is a picture of "]
 SURFACE_PREP = {"grass": "on", "field": "in", "water": "on", "sea": "on", "lake": "on", "river": "on", "road": "on",
                 "street": "on"}
-
-
-@functools.cache
-def caption_nouns() -> dict[str, str]:
-    """The normal form (:func:`~sketchseg.data.vocabulary.normalise_name`) of every noun a caption may use,
-    singular or plural ("people", "ponies", "sea"), -> the category it names ("person", "horse", "water")."""
-    out: dict[str, str] = {}
-    for category, forms in NOUNS.items():
-        for singular, plural, _ in forms:
-            for word in (singular, plural):
-                if word is not None:
-                    out.setdefault(normalise_name(word), category)
-    return out
-
-
-def category_of(name: str) -> str | None:
-    """The category a parsed caption category names ("men" -> "person"), compared in normal form; None when
-    it names none of the generator's categories."""
-    return caption_nouns().get(normalise_name(name))
 
 
 def _pick(rng: np.random.Generator, items: Sequence, weights: Sequence[float] | None = None):
