@@ -95,9 +95,10 @@ def _registered_segmenter(uri: str, **kwargs: Any) -> Segmenter:
     try:
         with fluent_store(store):
             model = mlflow.pyfunc.load_model(uri)
-    except MlflowException as exc:
+    except (MlflowException, AttributeError, ModuleNotFoundError) as exc:  # the latter two: a foreign pickled model
         reason = " ".join(str(exc).split())[:300]
-        raise InputError(f"--registry {uri}: cannot load it from {store} ({reason})") from None
+        raise InputError(f"--registry {uri}: cannot load it from {store} ({reason}); a version registered by an "
+                         "older sketchseg may need registering again (sketchseg.tracking.registry)") from None
     python_model = model.unwrap_python_model()
     if not isinstance(python_model, SketchsegPyfunc):
         raise InputError(f"--registry {uri}: not a sketchseg model ({type(python_model).__name__})")

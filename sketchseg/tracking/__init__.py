@@ -13,17 +13,6 @@ The tables the pipeline derives from a training folder live beside evaluation (:
 from __future__ import annotations
 
 import os
-from typing import Any
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # read when mlflow is imported, by any submodule
 
-
-def __getattr__(name: str) -> Any:
-    # Versions registered before the pyfunc model had its own module were pickled as
-    # ``sketchseg.tracking.SketchsegPyfunc``; a process that already imported this package resolves that class path
-    # here (a fresh process, as `mlflow models serve` starts, imports the copy of sketchseg bundled with the model).
-    if name == "SketchsegPyfunc":
-        from sketchseg.tracking.pyfunc import SketchsegPyfunc
-
-        return SketchsegPyfunc
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
