@@ -185,7 +185,7 @@ class TrainConfig:
     """The two-level training (SPEC §4, §8)."""
 
     out: str = "data/train"
-    epochs: int = 6
+    epochs: int = 3
     batch_size: int = 16  # per process
     lr: float = 1e-3
     weight_decay: float = 0.0
