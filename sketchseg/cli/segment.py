@@ -24,14 +24,11 @@ Every input is validated before anything is written; a bad input exits with code
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 from sketchseg.errors import InputError
+from sketchseg.io_utils import atomic_file, atomic_path, write_json
 from sketchseg.render import isolated_png, label_png, overlay_image, strokes_svg
 from sketchseg.render.labels import MAX_LABELLED_CATEGORIES
 from sketchseg.weights import add_weights_arguments
@@ -82,59 +79,52 @@ def _stems(paths: list[Path]) -> list[str]:
 
 
 def write_outputs(seg, stem: str, out: Path, weights: str) -> list[Path]:
-    """Write one sketch's files into ``out``; the JSON goes last so that its presence means completion."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{stem}.tmp-", dir=out))
-    try:
-        files: dict[str, Path] = {}
-        overlay_image(seg).save(tmp / f"{stem}_overlay.png")
-        files[f"{stem}_overlay.png"] = tmp / f"{stem}_overlay.png"
-        label_png(seg).save(tmp / f"{stem}_labels.png")
-        files[f"{stem}_labels.png"] = tmp / f"{stem}_labels.png"
-        isolated = {}
-        if seg.masks is not None:
-            for k, name in enumerate(seg.categories):
-                fname = f"{stem}_isolated_{k + 1}_{_slug(name)}.png"
-                isolated_png(seg.masks[k]).save(tmp / fname)
-                files[fname] = tmp / fname
-                isolated[name] = {"file": fname, "stroke_share": float(seg.masks[k].sum() / max(seg.strokes.sum(), 1))}
-        if seg.stroke_labels is not None:
-            (tmp / f"{stem}_strokes.svg").write_text(strokes_svg(seg), encoding="utf-8")
-            files[f"{stem}_strokes.svg"] = tmp / f"{stem}_strokes.svg"
-        summary = {
-            "sketch": seg.source,
-            "size": list(seg.labels.shape),
-            "categories": seg.categories,
-            "shares": seg.shares,
-            "stroke_pixels": int(seg.strokes.sum()),
-            "weights": weights,
-            "threshold": seg.threshold,
-            "recipe": seg.recipe,
-            "unlabelled": seg.unlabelled,
-            "isolated": isolated or None,
-            "notes": seg.notes,
-            "label_png": "pixel value 0 = background (non-stroke), k = categories[k-1] (a stroke label's index + 1), "
-            "255 = stroke left unlabelled; sketchseg.render.labels.decode_labels reads it",
-            "files": sorted(files),
+    """Write one sketch's files into ``out``, each whole or not at all (:mod:`sketchseg.io_utils`), rendered before
+    any is written; the JSON goes last so that its presence means completion."""
+    images = {f"{stem}_overlay.png": overlay_image(seg), f"{stem}_labels.png": label_png(seg)}
+    isolated = {}
+    if seg.masks is not None:
+        for k, name in enumerate(seg.categories):
+            fname = f"{stem}_isolated_{k + 1}_{_slug(name)}.png"
+            images[fname] = isolated_png(seg.masks[k])
+            isolated[name] = {"file": fname, "stroke_share": float(seg.masks[k].sum() / max(seg.strokes.sum(), 1))}
+    texts = {f"{stem}_strokes.svg": strokes_svg(seg)} if seg.stroke_labels is not None else {}
+    summary = {
+        "sketch": seg.source,
+        "size": list(seg.labels.shape),
+        "categories": seg.categories,
+        "shares": seg.shares,
+        "stroke_pixels": int(seg.strokes.sum()),
+        "weights": weights,
+        "threshold": seg.threshold,
+        "recipe": seg.recipe,
+        "unlabelled": seg.unlabelled,
+        "isolated": isolated or None,
+        "notes": seg.notes,
+        "label_png": "pixel value 0 = background (non-stroke), k = categories[k-1] (a stroke label's index + 1), "
+        "255 = stroke left unlabelled; sketchseg.render.labels.decode_labels reads it",
+        "files": sorted([*images, *texts]),
+    }
+    if seg.stroke_labels is not None:
+        summary["stroke_labels"] = [s.to_dict() for s in seg.stroke_labels]
+        vector = seg.vector.vector
+        summary["vector"] = {
+            "format": vector.format,
+            "strokes": len(vector),
+            "canvas": list(vector.canvas) if vector.canvas is not None else None,
+            "region": list(seg.vector.fit.region),
         }
-        if seg.stroke_labels is not None:
-            summary["stroke_labels"] = [s.to_dict() for s in seg.stroke_labels]
-            vector = seg.vector.vector
-            summary["vector"] = {
-                "format": vector.format,
-                "strokes": len(vector),
-                "canvas": list(vector.canvas) if vector.canvas is not None else None,
-                "region": list(seg.vector.fit.region),
-            }
-        (tmp / f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        written = []
-        for name, path in files.items():
-            os.replace(path, out / name)
-            written.append(out / name)
-        os.replace(tmp / f"{stem}.json", out / f"{stem}.json")
-        written.append(out / f"{stem}.json")
-        return written
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    written = []
+    for name, image in images.items():
+        with atomic_path(out / name) as tmp:
+            image.save(tmp, format="PNG")
+        written.append(out / name)
+    for name, text in texts.items():
+        with atomic_file(out / name) as fh:
+            fh.write(text)
+        written.append(out / name)
+    written.append(write_json(out / f"{stem}.json", summary, indent=2))
+    return written
 
 
 def run(args: argparse.Namespace) -> int:
