@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from sketchseg.errors import InputError
+from sketchseg.io_utils import png_base64
 from sketchseg.model.stroke_labels import NO_CATEGORY, NO_PIXELS
 from sketchseg.render.colours import PAPER_COLOUR, UNLABELLED_COLOUR, colour
 
@@ -76,9 +77,7 @@ def label_png(labels) -> Image.Image:
 def encode_labels(labels, compress_level: int = 1) -> str:
     """A label map (or a result, as :func:`label_png`) -> base64 of its label PNG file: the ``labels_png`` of the
     server's answer and of the pyfunc model's output (fast compression: label maps compress well anyway)."""
-    buf = io.BytesIO()
-    label_png(labels).save(buf, format="PNG", compress_level=compress_level)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return png_base64(label_png(labels), compress_level)
 
 
 def decode_labels(data: str | bytes | os.PathLike[str]) -> np.ndarray:

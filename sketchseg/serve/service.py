@@ -7,9 +7,7 @@ maps at the sketch's resolution, labels, masks) and the response in the thread p
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
-import io
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
-from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
 from sketchseg.data.sketch import (
@@ -35,6 +32,7 @@ from sketchseg.data.sketch import (
 )
 from sketchseg.data.vector import VectorSketch
 from sketchseg.errors import InputError
+from sketchseg.io_utils import png_base64
 from sketchseg.model.segmenter import (
     EncodedSketch,
     Segmentation,
@@ -47,6 +45,7 @@ from sketchseg.render import (
     colour,
     encode_labels,
     hex_colour,
+    isolated_png,
     legend_entries,
     strokes_svg,
 )
@@ -136,16 +135,8 @@ class Prepared:
 
 
 def _mask_png(mask: np.ndarray) -> str:
-    """bool [H, W] isolated strokes -> base64 PNG, black (0) on white (255), built in uint8 (the image's size in
-    bytes, not eight times it)."""
-    return _png(Image.fromarray(np.where(mask, np.uint8(0), np.uint8(255))))
-
-
-def _png(img: Image.Image) -> str:
-    """A PIL image -> base64 PNG file (fast compression: half the encoding time, label maps compress well anyway)."""
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", compress_level=1)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    """bool [H, W] isolated strokes -> base64 PNG, black (0) on white (255) (fast compression)."""
+    return png_base64(isolated_png(mask), compress_level=1)
 
 
 def _stroke_labels(seg: Segmentation) -> list[StrokeLabel] | None:

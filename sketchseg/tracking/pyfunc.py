@@ -20,8 +20,6 @@ The model carries a copy of the sketchseg package (:func:`code_paths`), so it lo
 
 from __future__ import annotations
 
-import base64
-import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +29,7 @@ import pandas as pd
 
 from sketchseg.data.sketch import INPUT_KINDS, as_sketch, decode_sketch
 from sketchseg.errors import InputError
+from sketchseg.io_utils import png_base64
 from sketchseg.render.labels import decode_labels as decode_labels  # re-exported: the codec's home is render.labels
 from sketchseg.render.labels import encode_labels
 
@@ -46,9 +45,7 @@ def encode_png(gray: np.ndarray) -> str:
     """uint8 [H, W] -> base64 string of a grayscale PNG."""
     from PIL import Image
 
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(gray, dtype=np.uint8), mode="L").save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return png_base64(Image.fromarray(np.ascontiguousarray(gray, dtype=np.uint8), mode="L"))
 
 
 def _cell(value: Any) -> Any:
