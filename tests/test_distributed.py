@@ -222,13 +222,13 @@ def test_ddp_two_processes_match_one_process_with_double_batch(tmp_path: Path) -
 
     ref_loss, ref_stats = one_step(reference, reference, batch)
     # the data exercises what matters: active triplets at every level and a cross-rank duplicate caption
-    assert 0.0 < ref_stats["holistic/active"] and 0.0 < ref_stats["category/l7/active"]
+    assert 0.0 < ref_stats["global/active"] and 0.0 < ref_stats["category/l7/active"]
     for r, res in enumerate(results):
         assert res["ctx"] == (r, WORLD, ddp_device(r)[1], r == 0, WORLD, r, r == 0)
         assert res["loss"] == pytest.approx(ref_loss, abs=1e-5)
-        for key in ("holistic/loss", "holistic/active", "category/l7/loss", "category/l12/loss", "category/loss"):
+        for key in ("global/loss", "global/active", "category/l7/loss", "category/l12/loss", "category/loss"):
             assert res["stats"][key] == pytest.approx(ref_stats[key], abs=1e-5), key
-        assert res["stats"]["holistic/triplets"] == 6.0 and res["stats"]["category/l12/triplets"] == 8.0
+        assert res["stats"]["global/triplets"] == 6.0 and res["stats"]["category/l12/triplets"] == 8.0
         for name, value in reference.state_dict().items():
             assert torch.allclose(res["state"][name], value, atol=1e-5), (r, name)
             assert not torch.allclose(value, state[name], atol=1e-4), f"{name} did not move in one step"

@@ -180,10 +180,10 @@ def test_total_loss_adds_terms_and_global_loss_switch() -> None:
     both, stats = total_loss(LossConfig(), vst, cst, groups, vct, cct, ids)
     assert both.item() == pytest.approx(h.item() + c.item(), abs=1e-9)
     assert stats["loss"] == pytest.approx(h.item() + c.item(), abs=1e-9)
-    assert stats["holistic/loss"] == pytest.approx(h.item()) and stats["category/l12/loss"] == pytest.approx(c.item())
+    assert stats["global/loss"] == pytest.approx(h.item()) and stats["category/l12/loss"] == pytest.approx(c.item())
     only_cat, stats = total_loss(LossConfig(global_loss=False), vct=vct, cct=cct, category_ids=ids)
     assert only_cat.item() == pytest.approx(c.item(), abs=1e-9)
-    assert not any(key.startswith("holistic/") for key in stats)
+    assert not any(key.startswith("global/") for key in stats)
     with pytest.raises(ValueError, match="global_loss is on"):
         total_loss(LossConfig(), vct=vct, cct=cct, category_ids=ids)
 

@@ -96,7 +96,7 @@ def test_two_torchrun_nodes_equal_one_process_with_double_batch(
     assert len(s1) == len(s2) == 2
     for a, b in zip(s1, s2, strict=True):
         assert abs(a["loss"] - b["loss"]) < 1e-5
-        assert a["holistic/triplets"] == b["holistic/triplets"] == 8  # the global batch, split by global rank
+        assert a["global/triplets"] == b["global/triplets"] == 8  # the global batch, split by global rank
     p1, p2 = trainable_state(one_process / "models" / "last.pt"), trainable_state(rank0 / "models" / "last.pt")
     assert p1.keys() == p2.keys() and len(p1) > 10
     for k in p1:

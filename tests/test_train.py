@@ -90,7 +90,7 @@ def test_two_gloo_processes_equal_one_process_with_double_batch(tiny_data: dict,
     assert len(s1) == len(s2) == 2
     for a, b in zip(s1, s2, strict=True):
         assert abs(a["loss"] - b["loss"]) < 1e-5
-        assert a["holistic/triplets"] == b["holistic/triplets"] == 8
+        assert a["global/triplets"] == b["global/triplets"] == 8
     p1 = trainable_state(tmp_path / "one" / "models" / "last.pt")
     p2 = trainable_state(tmp_path / "two" / "models" / "last.pt")
     assert p1.keys() == p2.keys() and len(p1) > 10

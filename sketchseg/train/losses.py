@@ -279,7 +279,7 @@ def total_loss(
     caption patch loss when it is on (``patch``: the inputs of :func:`patch_caption_loss`).
 
     Inputs as in `global_triplet_loss` and `category_triplet_loss`; a disabled term's inputs may be None. Returns
-    (loss, stats) with "loss", "holistic/...", "category/..." and "patch/..." entries (floats, global-batch values).
+    (loss, stats) with "loss", "global/...", "category/..." and "patch/..." entries (floats, global-batch values).
     """
     terms: list[torch.Tensor] = []
     stats: dict[str, float] = {}
@@ -288,7 +288,7 @@ def total_loss(
             raise ValueError("global_loss is on but VST, CST or the caption group ids were not given")
         loss_h, stats_h = global_triplet_loss(vst, cst, group_ids, cfg.margin, cfg.distance, grad_scale)
         terms.append(loss_h)
-        stats.update({f"holistic/{key}": value for key, value in stats_h.items()})
+        stats.update({f"global/{key}": value for key, value in stats_h.items()})
     if cfg.category_loss:
         if vct is None or cct is None or category_ids is None:
             raise ValueError("category_loss is on but the category tokens, CCT or category ids were not given")
