@@ -26,6 +26,7 @@ from safetensors.torch import load_file
 
 from sketchseg.config import flatten, load_config
 from sketchseg.data.synth import generate
+from sketchseg.eval.floors import FLOORS
 from sketchseg.train.schedule import warmup_cosine
 from tests.conftest import REPO, read_checkpoint
 from tests.test_dvc import fresh_clone
@@ -171,7 +172,7 @@ def test_selection_calibration_evaluation_and_registration(paper_run) -> None:
 
     repo = paper_run["repo"]
     metrics = json.loads((repo / "data/eval/metrics.json").read_text())
-    assert set(metrics["val"]) == set(metrics["test"]) == MODELS
+    assert set(metrics["val"]) == set(metrics["test"]) == MODELS | set(FLOORS)  # the models and their floors
     assert 0.3 <= metrics["tau"] <= 0.95
     calibration = json.loads((repo / "data/train/calibration.json").read_text())
     assert calibration["tau"] == pytest.approx(metrics["tau"])

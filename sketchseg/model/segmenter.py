@@ -310,7 +310,7 @@ class Segmenter:
         if self.work_pixels is not None and side * side > self.work_pixels:
             return self._finish_at_work_size(sketch, box, grid_maps, vocab, threshold)
         full = upsample_maps(grid_maps.float(), (side, side), self.recipe.upsample_mode(self.model))
-        sim = full[0, :, top : top + h, left : left + w]  # [C, H, W]
+        sim = full[0, :, top : top + h, left : left + w].cpu()  # [C, H, W], upsampled on the model's device
         # per-pixel work on stroke pixels only (a few % of the sketch), through flat indices: boolean-mask
         # indexing of [C, H, W] tensors costs ~30x more on CPU
         ink = torch.from_numpy(np.flatnonzero(sketch.strokes))  # [N]
@@ -410,7 +410,8 @@ class Segmenter:
         gy, gx = torch.meshgrid(2 * ys / side - 1, 2 * xs / side - 1, indexing="ij")  # [wh, ww] each
         grid = torch.stack([gx, gy], dim=-1).to(torch.float32)[None]  # [1, wh, ww, 2] as (x, y)
         mode = self.recipe.upsample_mode(self.model)
-        sim = F.grid_sample(grid_maps.float(), grid, mode=mode, padding_mode="border", align_corners=False)[0]
+        grid = grid.to(grid_maps.device)
+        sim = F.grid_sample(grid_maps.float(), grid, mode=mode, padding_mode="border", align_corners=False)[0].cpu()
         # [C, wh, ww]; each stroke pixel's working pixel: floor((y + 0.5) * wh / h), exactly in integers
         rows = (2 * np.arange(h, dtype=np.int64) + 1) * wh // (2 * h)  # [H]
         cols = (2 * np.arange(w, dtype=np.int64) + 1) * ww // (2 * w)  # [W]
