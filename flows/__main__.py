@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from sketchseg.cli import CommandParser, one_line_user_errors
+from sketchseg.cli import CommandParser, exit_code, one_line_user_errors
 
 DESCRIPTION = "Run the Prefect train-flow once in this process, or serve it as the deployment train-flow/NAME."
 
@@ -96,17 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from sketchseg.errors import SketchsegError
-
-    try:
-        return run(args)
-    except SketchsegError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return exit_code(run, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

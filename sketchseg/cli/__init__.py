@@ -20,7 +20,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 DESCRIPTION = (
@@ -212,10 +212,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     logging.getLogger("sketchseg").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     one_line_user_errors()  # `sketchseg stage train` runs the Prefect flow in this process
+    return exit_code(args._run, args)
+
+
+def exit_code(command: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
+    """Run a command: its exit code, or a user error in one line ('error: ...', 2) and an interrupt as 130."""
     from sketchseg.errors import SketchsegError
 
     try:
-        return int(args._run(args) or 0)
+        return int(command(args) or 0)
     except SketchsegError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
