@@ -92,7 +92,7 @@ FRISS ?=
 CBSC ?=
 real: setup
 	@flags="$$($(PY) experiments/overrides.py experiments/real.yaml "data.friss_root=$(FRISS)" \
-	  "data.friss_test_root=$(CBSC)" $(SET))" && echo "dvc exp run -n real $$flags" && \
+	  "data.real_test_root=$(CBSC)" $(SET))" && echo "dvc exp run -n real $$flags" && \
 	  eval "PATH=\"$(CURDIR)/$(VENV)/bin:\$$PATH\" $(VENV)/bin/dvc exp run -n real $$flags"
 	@$(PY) -m sketchseg.pipeline
 

@@ -44,13 +44,13 @@ class DataConfig:
 
     ``source``: ``synthetic`` (the generator's data, stage ``synth``), ``fscoco`` (an FSCOCO-Seg release at
     ``fscoco_root``) or ``friss`` (real stroke-3 scene sketches laid out as FrISS or CBSC, :mod:`sketchseg.data.friss`:
-    train and val from ``friss_root``, test from ``friss_test_root``, classes renamed by ``class_map`` and restricted
-    to ``vocabulary``)."""
+    train and val from ``friss_root``, test from ``real_test_root``, classes renamed by ``class_map`` and restricted
+    to ``vocabulary``; FrISS's own test split is held out, never read)."""
 
     source: str = "synthetic"  # synthetic | fscoco | friss
     fscoco_root: str = "data/fscoco"  # the unpacked FSCOCO-Seg release, used when source = fscoco
     friss_root: str = "data/friss"  # FrISS / CBSC folder (train/, val/ or validation/, test/), source = friss
-    friss_test_root: str = "data/friss"  # the folder whose test/ split is the test set (e.g. CBSC beside FrISS)
+    real_test_root: str = "data/cbsc"  # source = friss: the folder whose test/ split is the test set (CBSC's)
     class_map: str | None = None  # JSON name -> name (flat or under one key), e.g. the shipped map to the 24 words
     vocabulary: str | list[str] | None = None  # None: every class | "synthetic" (the 24 words) | a list | a file
     prepared: str = "data/prepared"

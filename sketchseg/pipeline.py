@@ -124,19 +124,25 @@ def stage_source(cfg: Config, params: Path, overrides: list[str]) -> None:
 
 
 def convert_friss(cfg: Config, source_dir: Path = SOURCE_DIR) -> None:
-    """Convert the FrISS / CBSC folders of ``data.friss_root`` (train, val) and ``data.friss_test_root`` (test) into
-    the FSCOCO-Seg layout in ``source_dir`` (:func:`sketchseg.data.friss.convert`) and print what each rule removed."""
+    """Convert the FrISS / CBSC folders of ``data.friss_root`` (train, val) and ``data.real_test_root`` (test) into
+    the FSCOCO-Seg layout in ``source_dir`` (:func:`sketchseg.data.friss.convert`) and print what each rule removed.
+    FrISS's own test split is held out: a test folder that is ``data.friss_root`` is refused."""
     from sketchseg.data.friss import SPLIT_FOLDERS, convert, split_folder
 
     d = cfg.data
-    roots = {"train": Path(d.friss_root), "val": Path(d.friss_root), "test": Path(d.friss_test_root)}
+    roots = {"train": Path(d.friss_root), "val": Path(d.friss_root), "test": Path(d.real_test_root)}
     for split, root in roots.items():
         if split_folder(root, split) is None:
-            key = "data.friss_test_root" if split == "test" else "data.friss_root"
+            key = "data.real_test_root" if split == "test" else "data.friss_root"
             raise DataError(
                 f"{root}: no {split} split (no {' or '.join(SPLIT_FOLDERS[split])} folder); set {key} to a FrISS or "
                 "CBSC folder that has one"
             )
+    if roots["test"].resolve() == roots["train"].resolve():
+        raise DataError(
+            f"{roots['test']}: data.real_test_root is data.friss_root, whose test split is held out on purpose; set "
+            "data.real_test_root to another set's folder (CBSC's, docs/people.md)"
+        )
     with atomic_dir(source_dir) as tmp:
         report = convert({s: _named(r) for s, r in roots.items()}, tmp, class_map=d.class_map,
                          vocabulary=d.vocabulary, on_error=d.on_error)  # fmt: skip

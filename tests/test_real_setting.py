@@ -41,7 +41,7 @@ def test_real_experiment_reuses_the_foundation_and_reports_people_sketches(
     sh(*git, "add", "-A", cwd=repo, env=env)
     sh(*git, "commit", "-qm", "embedded run", cwd=repo, env=env)
 
-    changes = [f"data.friss_root={friss_dir}", f"data.friss_test_root={cbsc_dir}"]
+    changes = [f"data.friss_root={friss_dir}", f"data.real_test_root={cbsc_dir}"]
     changes += [f"{k}={v}" for k, v in SIZE.items()]
     command = [sys.executable, "experiments/overrides.py", str(REAL), *changes, "--params", str(repo / "params.yaml")]
     made = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)

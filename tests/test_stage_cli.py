@@ -129,7 +129,7 @@ def test_source_stage_converts_real_stroke3_sketches(workdir: Path, capsys) -> N
     write(friss / "val", "sceneid-2-userid-2", scene([("palm tree", 1), ("ocean", 2)]))
     write(cbsc / "test", "1_outdoor_1", scene([("tree", 1)]))
     write(cbsc / "test", "1_indoor_2", scene([("table", 3)]))
-    real = ["-S", "data.source=friss", "-S", f"data.friss_root={friss}", "-S", f"data.friss_test_root={cbsc}",
+    real = ["-S", "data.source=friss", "-S", f"data.friss_root={friss}", "-S", f"data.real_test_root={cbsc}",
             "-S", "data.class_map=people_to_synthetic", "-S", "data.vocabulary=synthetic"]  # fmt: skip
     assert main(["stage", "source", *real]) == 0
     out = capsys.readouterr().out
@@ -145,6 +145,10 @@ def test_source_stage_converts_real_stroke3_sketches(workdir: Path, capsys) -> N
     checks = json.loads((workdir / "data/prepared/checks.json").read_text())
     assert checks["conversion"]["splits"]["test"]["dropped_sketches"] == 1
     assert json.loads((workdir / "data/prepared/splits.json").read_text())["test"] == ["1_outdoor_1"]
-    assert main(["stage", "source", *real[:4], "-S", f"data.friss_test_root={friss}"]) == 2
+    assert main(["stage", "source", *real[:4], "-S", f"data.real_test_root={friss}"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{friss}: no test split (no test folder)" in err
+    write(friss / "test", "sceneid-3-userid-2", scene([("tree", 1)]))  # FrISS's held-out split: never read
+    assert main(["stage", "source", *real[:4], "-S", f"data.real_test_root={friss}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "data.real_test_root is data.friss_root, whose test split is held out" in err
