@@ -22,7 +22,7 @@ def similarity_maps(
     Returns [B, C, rows, cols] with K = rows * cols. ``normalise_text=False`` takes the text vectors as they are
     (e.g. embeddings minus the empty prompt's, which the authors do not renormalise); patches are always L2-normalised.
     With ``shifts`` n > 1 the patches are those of n x n shifted copies of each sketch (K = n * n * rows * cols,
-    :mod:`sketchseg.model.shifts`) and the maps are averaged on a finer grid: [B, C, 2 n rows, 2 n cols].
+    :mod:`sketchseg.model.shifts`) and the maps are averaged on a finer grid: [B, C, n rows, n cols].
     """
     p = F.normalize(patches, dim=-1)
     t = F.normalize(text, dim=-1) if normalise_text else text
@@ -32,7 +32,7 @@ def similarity_maps(
         sim = torch.einsum("bkd,bcd->bck", p, t)  # [B, C, K]
     if shifts > 1:
         copies = sim.reshape(sim.shape[0], sim.shape[1], shifts * shifts, grid[0], grid[1])
-        return average_shifted(copies, shifts, mode)  # [B, C, 2 n rows, 2 n cols]
+        return average_shifted(copies, shifts, mode)  # [B, C, n rows, n cols]
     return sim.reshape(sim.shape[0], sim.shape[1], grid[0], grid[1])
 
 
