@@ -31,11 +31,14 @@ def sh(*cmd: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Co
     return res
 
 
+PLACEHOLDERS = ("fscoco", "friss", "cbsc")  # data/NAME/README.md: tracked folders that DVC stages depend on
+
+
 def fresh_clone(dst: Path, **data_overrides) -> Path:
     """A copy of the tracked pipeline files in a new git repository with DVC initialised (analytics off)."""
     for name in ("dvc.yaml", "params.yaml"):
         shutil.copy(REPO / name, dst / name)
-    for placeholder in ("fscoco", "friss"):
+    for placeholder in PLACEHOLDERS:
         (dst / "data" / placeholder).mkdir(parents=True)
         shutil.copy(REPO / "data" / placeholder / "README.md", dst / "data" / placeholder / "README.md")
     for folder in ("sketchseg", "flows"):
